@@ -1,0 +1,37 @@
+"""`vidflow` command line. Each area adds its own subcommands through `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vidflow import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from generation import cli as generation_cli
+    from moderation import cli as moderation_cli
+    from vidflow import commands
+
+    parser = argparse.ArgumentParser(
+        prog="vidflow",
+        description="Prompt files in, moderated, watermarked, signed AI videos out.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidflow {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.register(subparsers)
+    generation_cli.register(subparsers)
+    moderation_cli.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code = args.handler(args)
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The one settings object. Every value can be set by an env var with prefix VIDFLOW_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDFLOW_", extra="ignore")
+
+    prompts_dir: Path = Field(Path("prompts"), description="Where prompt files live.")
+    artifacts_dir: Path = Field(
+        Path("artifacts"), description="Local store root: published/, quarantine/, reports."
+    )
+    store_url: str | None = Field(
+        None, description="fsspec URL of the artifact store; default: artifacts_dir."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "vidflow",
+        description="Built-in model weights (tiny preset), dev certificate, work files.",
+    )
+    default_preset: str = Field("tiny", description="Model preset for jobs that name none.")
+    label_text: str = Field("AI-generated", description="Visible label drawn on every video.")
+    label_enabled: bool = True
+    safety_frames: int = Field(8, ge=1, le=64, description="Frames sampled for safety scoring.")
+    c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing.")
+    c2pa_key: SecretStr | None = Field(
+        None, description="PEM private key (a path or the PEM text); never logged."
+    )
+    generation_timeout_s: float = Field(
+        3600.0, gt=0, description="Wall-clock limit for one batch's generation child process."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
