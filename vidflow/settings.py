@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     default_preset: str = Field("tiny", description="Model preset for jobs that name none.")
     label_text: str = Field("AI-generated", description="Visible label drawn on every video.")
     label_enabled: bool = True
+    policy_path: Path | None = Field(
+        None, description="Moderation policy YAML; default: the one shipped with vidflow."
+    )
     safety_frames: int = Field(8, ge=1, le=64, description="Frames sampled for safety scoring.")
     c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing.")
     c2pa_key: SecretStr | None = Field(

@@ -180,7 +180,7 @@ def parse_prompt_file(
     if "jobs" in data:
         unknown = set(data) - {"jobs", "defaults"}
         if unknown:
-            raise SpecError(name, "unknown top-level key", field=sorted(unknown)[0])
+            raise SpecError(name, "unknown top-level key", field=min(unknown))
         file_defaults = data.get("defaults") or {}
         if not isinstance(file_defaults, dict):
             raise SpecError(name, "must be a mapping", field="defaults")
@@ -205,9 +205,7 @@ def parse_prompt_file(
             job = JobSpec.model_validate(defaults | raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise SpecError(
-                name, first["msg"], job=label, field=_format_loc(first["loc"])
-            ) from exc
+            raise SpecError(name, first["msg"], job=label, field=_format_loc(first["loc"])) from exc
         if job.id in seen:
             raise SpecError(name, "duplicate job id in this file", job=job.id, field="id")
         seen.add(job.id)
@@ -220,9 +218,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     found: set[Path] = set()
     for path in paths:
         if path.is_dir():
-            found.update(
-                p for p in path.rglob("*") if p.suffix in PROMPT_SUFFIXES and p.is_file()
-            )
+            found.update(p for p in path.rglob("*") if p.suffix in PROMPT_SUFFIXES and p.is_file())
         else:
             found.add(path)
     return sorted(p for p in found if not p.name.startswith("_"))

@@ -1,0 +1,250 @@
+"""The generation flow: changed prompt files in, moderated, stamped, published videos out.
+
+Orchestration only. Each stage is a task over plain functions from `generation/`,
+`moderation/` and `vidflow/`; the GPU work runs in one child process per batch (see
+`generation.batch`), which streams each finished job back, so the CPU stages of one job
+(safety scoring, watermark, encode, sign, publish) run here while the child generates the
+next one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from pydantic import BaseModel, Field
+
+from generation.batch import GenerationResult, run_batch
+from generation.presets import resolve_job
+from moderation.policy import load_policy
+from moderation.prompt_filter import PromptModerator, Verdict
+from moderation.provenance import ProvenanceReport, Stamper
+from moderation.safety import SafetyReport, SafetyScorer
+from vidflow.changes import changed_prompt_files
+from vidflow.errors import SpecError
+from vidflow.manifest import Manifest, RunReport, utc_now
+from vidflow.settings import Settings, get_settings
+from vidflow.spec import Job, load_prompt_files
+from vidflow.store import Store
+
+
+class Selection(BaseModel):
+    """The prompt files a run looks at, and why."""
+
+    paths: list[str]
+    reason: str = Field(description="Explicit paths, a git diff, or a full scan and its cause.")
+
+
+class LoadedJobs(BaseModel):
+    jobs: list[Job] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+
+@task(name="select-prompt-files", cache_policy=NONE)
+def select_prompt_files(
+    paths: list[str] | None, changed: str | None, prompts_dir: Path
+) -> Selection:
+    if paths:
+        return Selection(paths=paths, reason="paths given")
+    if changed is None:
+        return Selection(paths=[str(prompts_dir)], reason="full scan")
+    repo = prompts_dir.resolve().parent
+    changes = changed_prompt_files(changed, repo, prompts_dir.resolve().name)
+    if changes.full_scan:
+        return Selection(paths=[str(prompts_dir)], reason=f"full scan: {changes.full_scan}")
+    return Selection(
+        paths=[str(repo / p) for p in changes.paths],
+        reason=f"{len(changes.paths)} changed, {len(changes.deleted)} deleted in {changed}",
+    )
+
+
+@task(name="load-and-validate", cache_policy=NONE)
+def load_jobs(
+    selection: Selection, prompts_dir: Path, preset: str | None, default_preset: str
+) -> LoadedJobs:
+    report = load_prompt_files([Path(p) for p in selection.paths], prompts_dir)
+    loaded = LoadedJobs(errors=list(report.errors))
+    for source, spec in report.jobs:
+        if preset:
+            spec = spec.model_copy(update={"preset": preset})
+        try:
+            loaded.jobs.append(resolve_job(spec, source, default_preset))
+        except SpecError as exc:
+            loaded.errors.append(str(exc))
+    return loaded
+
+
+@task(name="moderate-prompts", cache_policy=NONE)
+def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]:
+    moderator = PromptModerator(load_policy(policy_path))
+    return [moderator.check(job.prompt, job.negative_prompt) for job in jobs]
+
+
+@task(name="generate", cache_policy=NONE)
+def next_generated(results: Iterator[GenerationResult]) -> GenerationResult:
+    """Wait for the generation child to finish its next job."""
+    return next(results)
+
+
+@task(name="score-output-safety", cache_policy=NONE)
+def score_output(frames_path: str, scorer: SafetyScorer) -> SafetyReport:
+    return scorer.score(np.load(frames_path, mmap_mode="r"))
+
+
+@task(name="stamp-provenance", cache_policy=NONE)
+def stamp_video(frames_path: str, job: Job, stamper: Stamper, out_path: Path) -> ProvenanceReport:
+    return stamper.stamp(np.load(frames_path, mmap_mode="r"), job.fps, out_path, job)
+
+
+@task(name="publish", cache_policy=NONE)
+def publish(manifest: Manifest, video: Path, store: Store) -> Manifest:
+    return store.save(manifest, video)
+
+
+def _manifest(job: Job, **fields: object) -> Manifest:
+    return Manifest.model_validate(
+        {
+            "job_id": job.id,
+            "source": job.source,
+            "job_hash": job.content_hash,
+            "job": job.model_dump(mode="json"),
+            **fields,
+        }
+    )
+
+
+def _finish_job(
+    job: Job,
+    verdict: Verdict,
+    result: GenerationResult,
+    scorer: SafetyScorer,
+    stamper: Stamper,
+    store: Store,
+    work_dir: Path,
+) -> Manifest:
+    """Score, stamp and publish (or quarantine) one generated job."""
+    base = {
+        "verdict": verdict.model_dump(mode="json"),
+        "plan": result.plan,
+        "device": result.device,
+        "timings": dict(result.timings),
+    }
+    if result.error or result.frames_path is None:
+        return _manifest(job, status="failed", error=result.error or "no frames", **base)
+    video = work_dir / f"{job.content_hash}.mp4"
+    try:
+        safety = score_output(result.frames_path, scorer)
+        provenance = stamp_video(result.frames_path, job, stamper, video)
+        status = "quarantined" if safety.flagged else "published"
+        timings = base.pop("timings") | {
+            "safety_s": safety.seconds,
+            "provenance_s": sum(provenance.timings.values()),
+        }
+        manifest = _manifest(
+            job,
+            status=status,
+            safety=safety.model_dump(mode="json"),
+            provenance=provenance.model_dump(mode="json"),
+            timings=timings,
+            **base,
+        )
+        return publish(manifest, video, store)
+    except Exception as exc:  # noqa: BLE001 - one job's failure is reported; the batch goes on
+        return _manifest(job, status="failed", error=f"{type(exc).__name__}: {exc}", **base)
+    finally:
+        Path(result.frames_path).unlink(missing_ok=True)
+        video.unlink(missing_ok=True)
+
+
+def _generate_and_publish(
+    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store, run_id: str
+) -> Iterator[Manifest]:
+    work_dir = settings.cache_dir / "work" / run_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
+    scorer = SafetyScorer.from_settings(settings)
+    stamper = Stamper(settings)
+    results = run_batch(
+        [job for job, _ in jobs],
+        work_dir,
+        cache_dir=settings.cache_dir,
+        timeout_s=settings.generation_timeout_s,
+    )
+    try:
+        for _ in range(len(jobs)):
+            result = next_generated(results)
+            job, verdict = by_hash[result.job_hash]
+            yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+@flow(name="generate-videos")
+def generate_videos(
+    paths: list[str] | None = None,
+    changed: str | None = None,
+    preset: str | None = None,
+    dry_run: bool = False,
+) -> RunReport:
+    """Generate, moderate, stamp and publish the videos of the selected prompt files.
+
+    paths: prompt files or folders (default: every file under the prompts folder).
+    changed: "BASE..HEAD": only prompt files added or modified between two revisions.
+    preset: model preset for every job, overriding the files.
+    dry_run: validate and moderate only; generate nothing.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    store = Store(settings.store_url or settings.artifacts_dir)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    report = RunReport(run_id=run_id, dry_run=dry_run)
+
+    # 1. Select and load the prompt files; a broken file is reported, the others go on.
+    selection = select_prompt_files(paths, changed, settings.prompts_dir)
+    logger.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
+    loaded = load_jobs(selection, settings.prompts_dir, preset, settings.default_preset)
+    report.errors = loaded.errors
+    for error in loaded.errors:
+        logger.error(error)
+
+    # 2. Moderate every prompt before anything is generated.
+    verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
+    todo: list[tuple[Job, Verdict]] = []
+    for job, verdict in zip(loaded.jobs, verdicts, strict=True):
+        if verdict.action != "allow":
+            status = "blocked" if verdict.action == "block" else "review"
+            report.manifests.append(
+                _manifest(job, status=status, verdict=verdict.model_dump(mode="json"))
+            )
+            logger.warning("%s %s: %s (%s)", job.id, status, verdict.category, verdict.rule)
+            continue
+        # 3. A job whose hash is in the ledger is finished: reuse it, never regenerate.
+        previous = store.lookup(job.content_hash)
+        if previous is not None:
+            report.manifests.append(
+                store.republish(previous, job.id, job.source, job.model_dump(mode="json"))
+            )
+        elif dry_run:
+            report.manifests.append(
+                _manifest(job, status="skipped", verdict=verdict.model_dump(mode="json"))
+            )
+        else:
+            todo.append((job, verdict))
+
+    # 4. Generate, score, stamp and publish, one job at a time as the child finishes it.
+    if todo:
+        logger.info("generating %d job(s)", len(todo))
+        for manifest in _generate_and_publish(todo, settings, store, run_id):
+            report.manifests.append(manifest)
+            logger.info("%s: %s", manifest.job_id, manifest.status)
+
+    # 5. Record the run.
+    report.finished_at = utc_now()
+    store.save_run(report)
+    return report
