@@ -268,12 +268,14 @@ def json_schema() -> dict[str, Any]:
         "properties": {k: v for k, v in job["properties"].items() if k not in ("id", "prompt")},
         "additionalProperties": False,
     }
+    # A one-job file may leave out `id`: it defaults to the file name.
+    single = job | {"required": [name for name in job["required"] if name != "id"]}
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "vidflow prompt file",
         "description": "One job (a mapping with 'prompt') or many ('jobs' with 'defaults').",
         "oneOf": [
-            {"$ref": "#/$defs/JobSpec"},
+            {"$ref": "#/$defs/SingleJob"},
             {
                 "type": "object",
                 "properties": {
@@ -284,6 +286,6 @@ def json_schema() -> dict[str, Any]:
                 "additionalProperties": False,
             },
         ],
-        "$defs": defs | {"JobSpec": job},
+        "$defs": defs | {"JobSpec": job, "SingleJob": single},
     }
     return schema
