@@ -1,0 +1,161 @@
+"""Generation of a batch in one child process: a real timeout, and all GPU memory freed.
+
+The child loads each preset's model once and streams every finished job back at once, so
+the parent runs the CPU stages of one job while the child generates the next. Frames travel
+through `.npy` files written atomically; results through a queue as JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue as queue_module
+import time
+import traceback
+from collections.abc import Iterator
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from vidflow.spec import Job
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationResult(BaseModel):
+    """One job's outcome, as the child reports it."""
+
+    job_hash: str
+    frames_path: str | None = Field(None, description="uint8 RGB [T, H, W, 3] .npy file.")
+    plan: dict[str, Any] = Field(default_factory=dict, description="The Plan it ran with.")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+    device: str = ""
+    error: str | None = None
+
+
+def _save_frames(frames: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with tmp.open("wb") as handle:
+        np.save(handle, frames)
+    os.replace(tmp, path)
+
+
+def _generate_group(
+    jobs: list[Job], work_dir: Path, cache_dir: Path, report: Any, parent: int
+) -> None:
+    """Every job of one preset, with its model loaded once (and once more after an OOM)."""
+    from generation.planner import MAX_LEVEL, make_plan
+    from generation.presets import get_preset
+    from generation.probe import probe_hardware
+    from generation.runner import PipelineRunner, is_oom
+
+    preset = get_preset(jobs[0].preset)
+    probe = probe_hardware()
+    device = probe.gpu_name or "cpu"
+    # Plan for the largest job of the group, so one loaded model serves them all.
+    largest = max(jobs, key=lambda j: j.width * j.height * j.num_frames)
+    plan = make_plan(preset, largest, probe)
+    runner: PipelineRunner | None = None
+    load_s = 0.0
+    for job in jobs:
+        if os.getppid() != parent:  # the flow died: stop, finished frames are on disk
+            return
+        result = GenerationResult(job_hash=job.content_hash, device=device)
+        for attempt in range(2):
+            try:
+                if not plan.fits:
+                    raise MemoryError(plan.reason)
+                if runner is None:
+                    runner = PipelineRunner(preset, plan, cache_dir)
+                    load_s = runner.load_s
+                frames, timings = runner.generate(job)
+                path = work_dir / f"{job.content_hash}.npy"
+                _save_frames(frames, path)
+                timings["load_s"] = load_s
+                load_s = 0.0  # the model load is charged to the first job that needed it
+                result = result.model_copy(
+                    update={"frames_path": str(path), "timings": timings, "error": None}
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - reported per job; the batch goes on
+                oom = is_oom(exc)
+                result = result.model_copy(update={"error": f"{type(exc).__name__}: {exc}"})
+                logger.debug("job %s failed:\n%s", job.id, traceback.format_exc())
+                if runner is not None:
+                    runner.close()
+                    runner = None
+                if not (oom and attempt == 0 and plan.level < MAX_LEVEL):
+                    break
+                # An OOM the plan did not predict: one level more frugal, once.
+                plan = make_plan(preset, largest, probe, min_level=plan.level + 1)
+        report.put(result.model_copy(update={"plan": plan.model_dump()}).model_dump_json())
+    if runner is not None:
+        runner.close()
+
+
+def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any, parent: int):  # type: ignore[no-untyped-def]
+    jobs = [Job.model_validate_json(j) for j in jobs_json]
+    ordered = sorted(jobs, key=lambda j: j.preset)
+    for _, group in groupby(ordered, key=lambda j: j.preset):
+        group_jobs = list(group)
+        try:
+            _generate_group(group_jobs, Path(work_dir), Path(cache_dir), report, parent)
+        except Exception as exc:  # noqa: BLE001 - a broken preset fails its jobs, not others
+            for job in group_jobs:
+                failed = GenerationResult(job_hash=job.content_hash, error=f"{exc}")
+                report.put(failed.model_dump_json())
+
+
+def run_batch(
+    jobs: list[Job], work_dir: Path, *, cache_dir: Path, timeout_s: float
+) -> Iterator[GenerationResult]:
+    """Yield one result per job, in the order they finish; never hang, never drop a job."""
+    context = mp.get_context("spawn")
+    report = context.Queue()
+    child = context.Process(
+        target=_child_main,
+        args=(
+            [j.model_dump_json() for j in jobs],
+            str(work_dir),
+            str(cache_dir),
+            report,
+            os.getpid(),
+        ),
+        name="vidflow-generation",
+        daemon=True,
+    )
+    child.start()
+    pending = {job.content_hash: job for job in jobs}
+    deadline = time.monotonic() + timeout_s
+    reason = ""
+    try:
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                reason = f"generation timed out after {timeout_s:.0f} s"
+                break
+            try:
+                message = report.get(timeout=min(1.0, remaining))
+            except queue_module.Empty:
+                if not child.is_alive():
+                    reason = f"generation process died (exit code {child.exitcode})"
+                    break
+                continue
+            result = GenerationResult.model_validate_json(message)
+            if pending.pop(result.job_hash, None) is not None:
+                yield result
+        for job_hash in list(pending):
+            pending.pop(job_hash)
+            yield GenerationResult(job_hash=job_hash, error=reason)
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+        child.join()
+        report.close()

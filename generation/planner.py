@@ -1,0 +1,138 @@
+"""The VRAM-adaptive planner: a pure function from (preset, job, probe) to a Plan.
+
+It says before any GPU work whether a job fits, and how: the least frugal level whose
+predicted peak fits the card wins, since each step down the ladder trades speed for memory.
+
+    level 0  everything resident on the GPU
+    level 1  text encoder on the CPU (prompt encoding is a small share of a video's time)
+    level 2  model offload: each component moves to the GPU only while it runs; VAE tiling
+    level 3  group offload of transformer blocks with CUDA streams; VAE tiling
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from generation.presets import Preset
+from generation.probe import Probe
+from vidflow.spec import Job
+
+MAX_LEVEL = 3
+# Allocator fragmentation, CUDA context and cuDNN workspaces: never plan to the last byte.
+HEADROOM = 0.9
+CONTEXT_GIB = 0.6
+TILED_VAE_GIB = 0.6
+# Group offload keeps about this share of the transformer resident (one block group plus
+# the prefetched next one).
+GROUP_RESIDENT_SHARE = 0.1
+
+Offload = Literal["none", "text_encoder_cpu", "model", "group"]
+
+
+class Plan(BaseModel):
+    """How the hardware will make a job; written into the manifest."""
+
+    device: Literal["cuda", "cpu"]
+    dtype: Literal["bfloat16", "float16", "float32"]
+    level: int = Field(ge=0, le=MAX_LEVEL, description="0 fastest ... 3 most frugal.")
+    offload: Offload
+    text_encoder_device: Literal["cuda", "cpu"]
+    vae_tiling: bool
+    attention_backend: str = Field(description="diffusers attention backend name.")
+    compile: bool = Field(description="Regional torch.compile of the repeated blocks.")
+    predicted_peak_gib: float = Field(description="Predicted peak GPU memory (0 on CPU).")
+    budget_gib: float = Field(description="GPU memory the plan may use.")
+    fits: bool
+    reason: str = Field(description="Why this plan, or why nothing fits.")
+
+
+def _activation_gib(preset: Preset, job: Job) -> float:
+    megapixel_frames = job.width * job.height * job.num_frames / 1e6
+    factor = 2.0 if job.guidance_scale > 1.0 else 1.0  # CFG runs the batch twice
+    return preset.memory.activation_gib_per_mpx_frame * megapixel_frames * factor
+
+
+def predicted_peak_gib(preset: Preset, job: Job, level: int) -> float:
+    """Peak GPU memory of a level; each term comes from the preset's memory figures."""
+    m = preset.memory
+    act = _activation_gib(preset, job)
+    vae = m.vae_gib + (TILED_VAE_GIB if level >= 2 else act)
+    if level == 0:
+        peak = m.text_encoder_gib + m.transformer_gib + max(act, vae)
+    elif level == 1:
+        peak = m.transformer_gib + max(act, vae)
+    elif level == 2:
+        peak = max(m.text_encoder_gib, m.transformer_gib + act, vae)
+    else:
+        peak = max(
+            m.text_encoder_gib * GROUP_RESIDENT_SHARE,
+            m.transformer_gib * GROUP_RESIDENT_SHARE + act,
+            vae,
+        )
+    return round(peak + CONTEXT_GIB, 2)
+
+
+def smallest_card_gib(preset: Preset, job: Job) -> float:
+    return round(predicted_peak_gib(preset, job, MAX_LEVEL) / HEADROOM, 1)
+
+
+def make_plan(preset: Preset, job: Job, probe: Probe, *, min_level: int = 0) -> Plan:
+    """Pick the fastest level that fits; `min_level` forces a more frugal one (after an OOM)."""
+    if not probe.has_gpu:
+        return Plan(
+            device="cpu",
+            dtype="float32",
+            level=0,
+            offload="none",
+            text_encoder_device="cpu",
+            vae_tiling=False,
+            attention_backend="native",
+            compile=False,
+            predicted_peak_gib=0.0,
+            budget_gib=0.0,
+            fits=True,
+            reason="no CUDA GPU: float32 on the CPU",
+        )
+    budget = round(
+        min(probe.gpu_total_gib, probe.gpu_free_gib or probe.gpu_total_gib) * HEADROOM, 2
+    )
+    dtype = "bfloat16" if probe.supports_bf16 else "float16"
+    for level in range(min_level, MAX_LEVEL + 1):
+        peak = predicted_peak_gib(preset, job, level)
+        if peak <= budget:
+            return _plan_for_level(level, dtype, peak, budget, fits=True)
+    need = smallest_card_gib(preset, job)
+    return _plan_for_level(
+        MAX_LEVEL,
+        dtype,
+        predicted_peak_gib(preset, job, MAX_LEVEL),
+        budget,
+        fits=False,
+        reason=f"needs about {need} GiB even fully offloaded; this card gives {budget} GiB "
+        f"(smallest card that would fit: {need} GiB)",
+    )
+
+
+def _plan_for_level(
+    level: int, dtype: str, peak: float, budget: float, *, fits: bool, reason: str = ""
+) -> Plan:
+    offload: Offload = ("none", "text_encoder_cpu", "model", "group")[level]  # type: ignore[assignment]
+    return Plan.model_validate(
+        {
+            "device": "cuda",
+            "dtype": dtype,
+            "level": level,
+            "offload": offload,
+            "text_encoder_device": "cuda" if level == 0 else "cpu",
+            "vae_tiling": level >= 2,
+            "attention_backend": "native",
+            # Regional compile pays for itself only where the blocks stay resident.
+            "compile": level <= 1,
+            "predicted_peak_gib": peak,
+            "budget_gib": budget,
+            "fits": fits,
+            "reason": reason or f"level {level} predicted {peak} GiB within {budget} GiB",
+        }
+    )

@@ -1,0 +1,144 @@
+"""Load a preset's pipeline once, as a plan says, and generate jobs with it.
+
+Reads like a diffusers pipeline: each step of `generate` is one call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from generation.planner import Plan
+from generation.presets import Preset, locate_weights
+from vidflow.spec import Job
+
+logger = logging.getLogger(__name__)
+
+# WanPipeline.__call__ encodes prompts to this length; encoding ahead must match it.
+MAX_SEQUENCE_LENGTH = 512
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class PipelineRunner:
+    """One loaded pipeline, kept resident for every job of its preset in a batch."""
+
+    def __init__(self, preset: Preset, plan: Plan, cache_dir: Path) -> None:
+        from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
+
+        self.preset = preset
+        self.plan = plan
+        started = time.perf_counter()
+        weights = locate_weights(preset, cache_dir)
+        dtype = DTYPES[plan.dtype]
+        pipe = WanPipeline.from_pretrained(weights, dtype=dtype)
+        pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+            pipe.scheduler.config, shift=preset.defaults.shift
+        )
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = self._place(pipe, plan)
+        self.load_s = time.perf_counter() - started
+
+    @staticmethod
+    def _place(pipe: Any, plan: Plan) -> Any:
+        """Put each component where the plan says, using diffusers' own mechanisms."""
+        if plan.device == "cpu":
+            return pipe
+        if plan.offload == "none":
+            pipe.to("cuda")
+        elif plan.offload == "text_encoder_cpu":
+            pipe.transformer.to("cuda")
+            pipe.vae.to("cuda")
+        elif plan.offload == "model":
+            pipe.enable_model_cpu_offload()
+        else:
+            from diffusers.hooks import apply_group_offloading
+
+            cuda, cpu = torch.device("cuda"), torch.device("cpu")
+            pipe.transformer.enable_group_offload(
+                onload_device=cuda, offload_device=cpu, offload_type="leaf_level", use_stream=True
+            )
+            for component in (pipe.text_encoder, pipe.vae):
+                apply_group_offloading(
+                    component, onload_device=cuda, offload_device=cpu,
+                    offload_type="leaf_level", use_stream=True,
+                )  # fmt: skip
+        if plan.vae_tiling:
+            pipe.vae.enable_tiling()
+        if plan.attention_backend != "native":
+            pipe.transformer.set_attention_backend(plan.attention_backend)
+        if plan.compile:
+            pipe.transformer.compile_repeated_blocks(fullgraph=True)
+        return pipe
+
+    def _execution_device(self) -> torch.device:
+        return torch.device("cuda" if self.plan.device == "cuda" else "cpu")
+
+    @torch.inference_mode()
+    def generate(self, job: Job) -> tuple[np.ndarray, dict[str, float]]:
+        """Frames as uint8 RGB [T, H, W, 3], and seconds per step of the job."""
+        pipe = self.pipe
+        device = self._execution_device()
+        guided = job.guidance_scale > 1.0
+        marks: dict[str, float] = {"start": time.perf_counter()}
+
+        # 1. Encode the prompt (on the CPU when the plan keeps the text encoder there).
+        encode_device = (
+            pipe.text_encoder.device if self.plan.offload == "text_encoder_cpu" else None
+        )
+        embeds, negative = pipe.encode_prompt(
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt or None,
+            do_classifier_free_guidance=guided,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+            device=encode_device or device,
+        )
+        dtype = pipe.transformer.dtype
+        embeds = embeds.to(device, dtype)
+        negative = negative.to(device, dtype) if negative is not None else None
+        marks["encoded"] = time.perf_counter()
+
+        # 2. Denoise, then 3. decode; the step callback marks where denoising ends.
+        def on_step_end(_pipe: Any, _step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            marks["denoised"] = time.perf_counter()
+            return kwargs
+
+        generator = torch.Generator(device="cpu").manual_seed(job.seed)
+        video = pipe(
+            prompt_embeds=embeds,
+            negative_prompt_embeds=negative,
+            height=job.height,
+            width=job.width,
+            num_frames=job.num_frames,
+            num_inference_steps=job.steps,
+            guidance_scale=job.guidance_scale,
+            generator=generator,
+            output_type="np",
+            callback_on_step_end=on_step_end,
+        ).frames[0]
+        marks["decoded"] = time.perf_counter()
+
+        # 4. Convert to 8-bit frames for the CPU stages.
+        frames = np.clip(np.rint(np.asarray(video, dtype=np.float32) * 255.0), 0, 255).astype(
+            np.uint8
+        )
+        timings = {
+            "encode_s": marks["encoded"] - marks["start"],
+            "denoise_s": marks["denoised"] - marks["encoded"],
+            "decode_s": marks["decoded"] - marks["denoised"],
+        }
+        timings["total_s"] = marks["decoded"] - marks["start"]
+        return frames, timings
+
+    def close(self) -> None:
+        del self.pipe
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
