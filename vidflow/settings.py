@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(
         None, description="Moderation policy YAML; default: the one shipped with vidflow."
     )
+    safety_model: str = Field("ViT-B-32", description="open_clip model for frame scoring.")
+    safety_pretrained: str | None = Field(
+        None,
+        description="open_clip pretrained tag or local checkpoint file; None: random weights, "
+        "and the manifest says calibrated: false.",
+    )
     safety_frames: int = Field(8, ge=1, le=64, description="Frames sampled for safety scoring.")
     c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing.")
     c2pa_key: SecretStr | None = Field(

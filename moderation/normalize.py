@@ -1,0 +1,68 @@
+"""Prompt normalisation: undo the tricks people use to slip words past a filter.
+
+Pure functions of their input. `normalize` returns lower-case ASCII-ish text in which
+look-alike letters, leetspeak, zero-width characters and spaced-out letters are undone;
+`squeeze` also collapses repeated letters, for a second match pass.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters from other scripts that look like Latin ones (a subset of Unicode's confusables
+# that covers Cyrillic, Greek and a few IPA letters seen in filter evasion).
+CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i",
+        "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ı": "i", "ɩ": "i", "ʀ": "r",
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ѵ": "v", "ӏ": "l", "ց": "g",
+        "ս": "u", "օ": "o", "զ": "q", "ⅼ": "l", "ℓ": "l",
+    }
+)  # fmt: skip
+
+LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+     "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "£": "l"}
+)  # fmt: skip
+
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Mn"}
+WORD = re.compile(r"[^\s]+")
+HAS_LETTER = re.compile(r"[a-z]")
+# Three or more single letters separated by spaces or punctuation: "s e x", "g.o.r.e".
+SPACED = re.compile(r"(?<![a-z])(?:[a-z][\s.\-_*,~'\"/\\]+){2,}[a-z](?![a-z])")
+SEPARATORS = re.compile(r"[\s.\-_*,~'\"/\\]+")
+NON_WORD = re.compile(r"[^a-z0-9\s]+")
+SPACES = re.compile(r"\s+")
+REPEATS = re.compile(r"([a-z])\1+")
+
+
+def _strip_invisible(text: str) -> str:
+    # NFKD splits accents off their letters ("é" -> "e" + U+0301) so they drop with Mn.
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in decomposed
+        if ch in "\t\n\r" or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
+    )
+
+
+def _unleet_word(word: str) -> str:
+    # Only inside words that have letters: "3 cats" stays, "k1ll" becomes "kill".
+    return word.translate(LEET) if HAS_LETTER.search(word) else word
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = _strip_invisible(text).casefold().translate(CONFUSABLES)
+    text = WORD.sub(lambda m: _unleet_word(m.group()), text)
+    text = SPACED.sub(lambda m: SEPARATORS.sub("", m.group()), text)
+    text = NON_WORD.sub(" ", text)
+    return SPACES.sub(" ", text).strip()
+
+
+def squeeze(text: str) -> str:
+    """Collapse runs of one letter ("kiiilll" -> "kil"), for matching stretched words."""
+    return REPEATS.sub(r"\1", text)

@@ -1,0 +1,87 @@
+"""The moderation policy: categories, their terms and actions, and CLIP concept thresholds."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from vidflow.errors import SpecError
+
+Action = Literal["block", "review", "allow"]
+SEVERITY: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
+
+
+class Concept(BaseModel):
+    """One CLIP zero-shot concept: a text, and the cosine similarity above which it fires."""
+
+    text: str = Field(min_length=1)
+    threshold: float = Field(ge=-1.0, le=1.0)
+
+
+class Category(BaseModel):
+    action: Action
+    terms: list[str] = Field(default_factory=list, description="Whole words or phrases.")
+    requires: str | None = Field(None, description="Fires only with this category too.")
+    check_negative_prompt: bool = Field(False, description="Also check negative prompts.")
+    concepts: list[Concept] = Field(default_factory=list, description="For output scoring.")
+
+
+class ClassifierRule(BaseModel):
+    threshold: float = Field(0.9, ge=0.0, le=1.0)
+    action: Action = "review"
+
+
+class NudityRule(BaseModel):
+    """The shipped NSFW detector (NudeNet): which labels count, and from what confidence."""
+
+    threshold: float = Field(0.6, ge=0.0, le=1.0)
+    labels: list[str] = Field(
+        default_factory=lambda: [
+            "FEMALE_BREAST_EXPOSED",
+            "FEMALE_GENITALIA_EXPOSED",
+            "MALE_GENITALIA_EXPOSED",
+            "BUTTOCKS_EXPOSED",
+            "ANUS_EXPOSED",
+        ]
+    )
+
+
+class Policy(BaseModel):
+    categories: dict[str, Category]
+    classifier: ClassifierRule = Field(default_factory=ClassifierRule)
+    nudity: NudityRule = Field(default_factory=NudityRule)
+    source: str = Field("", description="File the policy was read from.")
+
+    @model_validator(mode="after")
+    def _requires_known_categories(self) -> Policy:
+        for name, category in self.categories.items():
+            if category.requires and category.requires not in self.categories:
+                raise ValueError(f"categories.{name}.requires names unknown {category.requires!r}")
+        return self
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy at `path`, or the shipped one; errors name the file and field."""
+    if path is None:
+        text = resources.files("moderation").joinpath("policy.yaml").read_text(encoding="utf-8")
+        name = "moderation/policy.yaml"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(path, f"cannot read policy: {exc}") from exc
+        name = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(name, f"invalid YAML: {exc}") from exc
+    try:
+        return Policy.model_validate({**(data or {}), "source": name})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise SpecError(name, first["msg"], field=field) from exc

@@ -1,0 +1,115 @@
+"""Prompt moderation: a Verdict for each prompt, before any GPU time is spent on it."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from moderation.normalize import normalize, squeeze
+from moderation.policy import SEVERITY, Action, Policy, load_policy
+
+INFLECTIONS = r"(?:s|es|ed|ing|er|ers)?"
+CLASSIFIER_CATEGORY = "profanity"
+
+
+class Reason(BaseModel):
+    """One rule that fired."""
+
+    category: str
+    rule: str = Field(description="The term, pattern or classifier that fired.")
+    score: float = Field(description="1.0 for a term match; the probability for a classifier.")
+    field: Literal["prompt", "negative_prompt"]
+    action: Action
+
+
+class Verdict(BaseModel):
+    """The moderation decision on one prompt, with every reason behind it."""
+
+    action: Action
+    category: str | None = Field(None, description="Category of the most severe reason.")
+    rule: str | None = None
+    score: float = 0.0
+    normalized_text: str = Field(description="The prompt as matched, after normalisation.")
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+def _term_pattern(terms: list[str], squeezed: bool) -> re.Pattern[str] | None:
+    forms = set()
+    for term in terms:
+        norm = normalize(term)
+        forms.add(squeeze(norm) if squeezed else norm)
+    if not forms:
+        return None
+    alternatives = "|".join(
+        r"\s*".join(re.escape(part) for part in form.split(" "))
+        for form in sorted(forms, key=len, reverse=True)
+    )
+    # Word boundaries keep "Scunthorpe", "grapes" and "therapist" clear of shorter terms.
+    return re.compile(rf"\b(?:{alternatives}){INFLECTIONS}\b")
+
+
+class PromptModerator:
+    """Built once per batch: compiles the policy's term patterns and loads the classifier."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or load_policy()
+        self._patterns = {
+            name: (_term_pattern(c.terms, False), _term_pattern(c.terms, True))
+            for name, c in self.policy.categories.items()
+        }
+        from profanity_check import predict_prob
+
+        self._predict_prob = predict_prob
+
+    def _matches(self, text: str) -> dict[str, str]:
+        """Category -> matched term, over the normalised text and its squeezed form."""
+        squeezed = squeeze(text)
+        found: dict[str, str] = {}
+        for name, (plain, stretched) in self._patterns.items():
+            for pattern, target in ((plain, text), (stretched, squeezed)):
+                match = pattern.search(target) if pattern else None
+                if match:
+                    found[name] = match.group().strip()
+                    break
+        return found
+
+    def _reasons(self, raw: str, field: Literal["prompt", "negative_prompt"]) -> list[Reason]:
+        text = normalize(raw)
+        matched = self._matches(text)
+        reasons = []
+        for name, term in matched.items():
+            category = self.policy.categories[name]
+            if category.requires and category.requires not in matched:
+                continue
+            if field == "negative_prompt" and not category.check_negative_prompt:
+                continue
+            reasons.append(
+                Reason(category=name, rule=f"term:{term}", score=1.0, field=field,
+                       action=category.action)
+            )  # fmt: skip
+        if field == "prompt" and raw.strip():
+            rule = self.policy.classifier
+            probability = float(self._predict_prob([text])[0])
+            if probability >= rule.threshold:
+                reasons.append(
+                    Reason(category=CLASSIFIER_CATEGORY, rule="classifier:alt-profanity-check",
+                           score=round(probability, 4), field=field, action=rule.action)
+                )  # fmt: skip
+        return reasons
+
+    def check(self, prompt: str, negative_prompt: str = "") -> Verdict:
+        reasons = self._reasons(prompt, "prompt") + self._reasons(
+            negative_prompt, "negative_prompt"
+        )
+        reasons.sort(key=lambda r: (SEVERITY[r.action], r.score), reverse=True)
+        top = reasons[0] if reasons else None
+        return Verdict(
+            action=top.action if top else "allow",
+            category=top.category if top else None,
+            rule=top.rule if top else None,
+            score=top.score if top else 0.0,
+            normalized_text=normalize(prompt),
+            reasons=reasons,
+        )
