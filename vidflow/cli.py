@@ -12,6 +12,7 @@ from vidflow import __version__
 def build_parser() -> argparse.ArgumentParser:
     from generation import cli as generation_cli
     from moderation import cli as moderation_cli
+    from moderation import verify
     from vidflow import commands
 
     parser = argparse.ArgumentParser(
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(subparsers)
     generation_cli.register(subparsers)
     moderation_cli.register(subparsers)
+    verify.register(subparsers)
     return parser
 
 

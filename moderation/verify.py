@@ -1,0 +1,123 @@
+"""`vidflow verify FILE`: is this video marked as made by vidflow, and by which job?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import imageio_ffmpeg
+import numpy as np
+from pydantic import BaseModel, Field
+
+from moderation.c2pa_sign import C2paStatus, read_c2pa
+from moderation.label import LabelStyle, label_score
+from moderation.watermark import DECODE_FRAMES, WatermarkReading, read_video
+
+# Correlation of the label's glyph shape with the corner's luma above which it is present.
+LABEL_PRESENT = 0.5
+EXIT_CODES = {"marked": 0, "unmarked": 1, "tampered": 2}
+
+
+class VerifyReport(BaseModel):
+    file: str
+    status: Literal["marked", "unmarked", "tampered"] = Field(
+        description="marked: watermark found and any C2PA manifest valid; tampered: a C2PA "
+        "manifest that does not validate; unmarked: neither watermark nor manifest."
+    )
+    watermark: WatermarkReading
+    c2pa: C2paStatus
+    label_present: bool
+    label_score: float
+    frames_total: int
+
+
+def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
+    """Up to `count` frames spread across the video (all frames are decoded, few kept)."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    width, height = meta["size"]
+    frames = [np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3) for raw in reader]
+    if not frames:
+        return np.empty((0, height, width, 3), dtype=np.uint8), 0
+    keep = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return np.stack([frames[i] for i in keep]), len(frames)
+
+
+def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
+    frames, total = read_frames(path, DECODE_FRAMES)
+    watermark = read_video(frames)
+    c2pa = read_c2pa(path)
+    score = label_score(frames, style or LabelStyle()) if len(frames) else 0.0
+    if c2pa.present and not c2pa.valid:
+        status: Literal["marked", "unmarked", "tampered"] = "tampered"
+    elif watermark.found or c2pa.valid:
+        status = "marked"
+    else:
+        status = "unmarked"
+    return VerifyReport(
+        file=str(path),
+        status=status,
+        watermark=watermark,
+        c2pa=c2pa,
+        label_present=score >= LABEL_PRESENT,
+        label_score=round(score, 3),
+        frames_total=total,
+    )
+
+
+def _print_report(report: VerifyReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.file}: {report.status}", show_header=False)
+    wm = report.watermark
+    table.add_row(
+        "invisible watermark",
+        f"found, job {wm.payload} ({wm.frames_agreeing}/{wm.frames_read} frames exact, "
+        f"bit confidence {wm.bit_confidence})"
+        if wm.found
+        else f"not found ({wm.frames_read} frames read)",
+    )
+    c2 = report.c2pa
+    if c2.present:
+        detail = f"{'valid' if c2.valid else 'INVALID'} ({c2.state})"
+        job = c2.claims.get("job") or {}
+        if job.get("development_certificate"):
+            detail += ", DEVELOPMENT certificate"
+        for error in c2.errors:
+            detail += f"\n{error}"
+        table.add_row("C2PA manifest", detail)
+        table.add_row("C2PA claims", str(job))
+    else:
+        table.add_row("C2PA manifest", "none")
+    table.add_row(
+        "visible label", f"{'present' if report.label_present else 'absent'} ({report.label_score})"
+    )
+    Console().print(table)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 3
+    report = verify_file(path)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        _print_report(report)
+    return EXIT_CODES[report.status]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="check a video's watermark, C2PA manifest and label",
+        description="Exit code: 0 marked, 1 unmarked, 2 tampered (a C2PA manifest that does "
+        "not validate), 3 file not found.",
+    )
+    parser.add_argument("file", help="an mp4 file")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=_verify)
