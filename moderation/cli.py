@@ -13,16 +13,15 @@ from moderation.prompt_filter import PromptModerator
 
 def _moderate(args: argparse.Namespace) -> int:
     moderator = PromptModerator(load_policy(args.policy))
-    stream = sys.stdin if args.file in (None, "-") else Path(args.file).open(encoding="utf-8")
+    if args.file in (None, "-"):
+        lines = sys.stdin.read().splitlines()
+    else:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
     blocked = False
-    with stream:
-        for line in stream:
-            prompt = line.rstrip("\n")
-            if not prompt.strip():
-                continue
-            verdict = moderator.check(prompt)
-            blocked = blocked or verdict.action != "allow"
-            print(verdict.model_dump_json())
+    for prompt in filter(str.strip, lines):
+        verdict = moderator.check(prompt)
+        blocked = blocked or verdict.action != "allow"
+        print(verdict.model_dump_json())
     return 1 if blocked else 0
 
 
