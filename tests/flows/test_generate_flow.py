@@ -1,0 +1,157 @@
+"""The whole flow on the CPU with the tiny preset: real Prefect, diffusers, watermark, mp4."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from moderation.verify import verify_file
+from vidflow.manifest import Manifest, RunReport
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+GOOD = """\
+defaults: {num_frames: 9, steps: 2}
+jobs:
+  - id: beach
+    prompt: "Waves rolling onto a sandy beach at sunset"
+  - id: forest
+    prompt: "Sunlight through tall pine trees, slow dolly forward"
+    seed: 3
+"""
+BLOCKED = 'id: bad\nprompt: "a graphic gore scene with a decapitated body"\n'
+BROKEN = "jobs:\n  - {id: wide, prompt: fine, width: 250}\n"
+
+
+def run_flow(**kwargs: object) -> RunReport:
+    from flows.generate import generate_videos
+
+    return generate_videos(**kwargs)
+
+
+def by_id(report: RunReport) -> dict[str, Manifest]:
+    return {m.job_id: m for m in report.manifests}
+
+
+def test_flow_publishes_blocks_and_reports_a_broken_file(vidflow_env: Path) -> None:
+    prompts = vidflow_env / "prompts"
+    (prompts / "good.yaml").write_text(GOOD)
+    (prompts / "bad.yaml").write_text(BLOCKED)
+    (prompts / "broken.yaml").write_text(BROKEN)
+    store = vidflow_env / "artifacts"
+
+    report = run_flow()
+
+    jobs = by_id(report)
+    assert {k: m.status for k, m in jobs.items()} == {
+        "beach": "published",
+        "forest": "published",
+        "bad": "blocked",
+    }
+    assert len(report.errors) == 1 and "broken.yaml job 'wide' field 'width'" in report.errors[0]
+    assert jobs["bad"].video is None and jobs["bad"].verdict["action"] == "block"
+    assert not (store / "published" / "bad.mp4").exists()
+    for job_id in ("beach", "forest"):
+        manifest = jobs[job_id]
+        video = store / "published" / f"{job_id}.mp4"
+        on_disk = Manifest.model_validate_json((store / "published" / f"{job_id}.json").read_text())
+        assert on_disk.job_hash == manifest.job_hash and on_disk.video == f"published/{job_id}.mp4"
+        assert manifest.job["preset"] == "tiny" and manifest.job["num_frames"] == 9
+        assert manifest.safety is not None and manifest.safety["calibrated"] is False
+        assert manifest.plan and manifest.timings["total_s"] > 0
+        check = verify_file(video)
+        assert check.status == "marked"
+        assert manifest.provenance is not None
+        assert check.watermark.payload == manifest.provenance["watermark"]["payload"]
+    latest = json.loads((store / "latest-run.json").read_text())
+    assert latest["run_id"] == report.run_id
+
+
+def test_rerun_regenerates_nothing_finished(vidflow_env: Path) -> None:
+    prompts = vidflow_env / "prompts"
+    (prompts / "good.yaml").write_text(GOOD)
+    first = run_flow()
+    video = vidflow_env / "artifacts" / "published" / "beach.mp4"
+    stamp = video.stat().st_mtime_ns
+
+    # Renaming a job and adding tags does not change what it generates.
+    (prompts / "good.yaml").write_text(GOOD.replace("id: beach", "id: shore"))
+    second = run_flow()
+
+    assert all(m.reused for m in second.manifests)
+    assert {m.job_hash for m in second.manifests} == {m.job_hash for m in first.manifests}
+    assert video.stat().st_mtime_ns == stamp
+    assert (vidflow_env / "artifacts" / "published" / "shore.mp4").exists()
+
+
+def test_dry_run_generates_nothing(vidflow_env: Path) -> None:
+    (vidflow_env / "prompts" / "good.yaml").write_text(GOOD)
+    report = run_flow(dry_run=True)
+    assert {m.status for m in report.manifests} == {"skipped"}
+    assert not (vidflow_env / "artifacts" / "published").exists()
+
+
+def test_a_failing_job_does_not_stop_the_batch(vidflow_env: Path) -> None:
+    prompts = vidflow_env / "prompts"
+    (prompts / "good.yaml").write_text(GOOD)
+    # A preset whose weights cannot be found fails at generation time, for that job only.
+    missing = vidflow_env / "no-such-model"
+    (prompts / "local.yaml").write_text(
+        f"id: local\nprompt: a quiet lake\npreset: wan2.1-t2v-1.3b\nnum_frames: 9\n"
+        f"width: 256\nheight: 256\nsteps: 2\n"
+    )
+    os.environ["VIDFLOW_MODEL_DIR_WAN2_1_T2V_1_3B"] = str(missing)
+    try:
+        report = run_flow()
+    finally:
+        del os.environ["VIDFLOW_MODEL_DIR_WAN2_1_T2V_1_3B"]
+    jobs = by_id(report)
+    assert jobs["local"].status == "failed" and jobs["local"].error
+    assert jobs["beach"].status == jobs["forest"].status == "published"
+
+
+@pytest.mark.slow
+def test_a_crash_mid_batch_loses_no_finished_video(vidflow_env: Path) -> None:
+    """Kill the whole run (flow and generation child) after the first job is published."""
+    prompts = vidflow_env / "prompts"
+    many = "defaults: {num_frames: 9, steps: 2}\njobs:\n" + "".join(
+        f"  - {{id: clip-{i}, prompt: 'a sailing boat number {i}', seed: {i}}}\n" for i in range(5)
+    )
+    (prompts / "many.yaml").write_text(many)
+    ledger = vidflow_env / "artifacts" / "ledger"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidflow.cli", "run"],
+        env=os.environ.copy(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(ledger.glob("*.json")):
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finished = {p.stem for p in ledger.glob("*.json")}
+    assert 1 <= len(finished) < 5
+    published = vidflow_env / "artifacts" / "published"
+    for entry in ledger.glob("*.json"):
+        manifest = Manifest.model_validate_json(entry.read_text())
+        assert verify_file(published / f"{manifest.job_id}.mp4").status == "marked"
+
+    report = run_flow()
+
+    jobs = by_id(report)
+    assert all(m.status == "published" for m in jobs.values()) and len(jobs) == 5
+    reused = {m.job_hash for m in jobs.values() if m.reused}
+    assert reused == finished
+    assert not [p for p in published.iterdir() if ".partial" in p.name]
