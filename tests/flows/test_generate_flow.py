@@ -104,8 +104,8 @@ def test_a_failing_job_does_not_stop_the_batch(vidflow_env: Path) -> None:
     # A preset whose weights cannot be found fails at generation time, for that job only.
     missing = vidflow_env / "no-such-model"
     (prompts / "local.yaml").write_text(
-        f"id: local\nprompt: a quiet lake\npreset: wan2.1-t2v-1.3b\nnum_frames: 9\n"
-        f"width: 256\nheight: 256\nsteps: 2\n"
+        "id: local\nprompt: a quiet lake\npreset: wan2.1-t2v-1.3b\nnum_frames: 9\n"
+        "width: 256\nheight: 256\nsteps: 2\n"
     )
     os.environ["VIDFLOW_MODEL_DIR_WAN2_1_T2V_1_3B"] = str(missing)
     try:
