@@ -133,16 +133,16 @@ def _finish_job(
         "verdict": verdict.model_dump(mode="json"),
         "plan": result.plan,
         "device": result.device,
-        "timings": dict(result.timings),
     }
     if result.error or result.frames_path is None:
-        return _manifest(job, status="failed", error=result.error or "no frames", **base)
+        error = result.error or "no frames"
+        return _manifest(job, status="failed", error=error, timings=result.timings, **base)
     video = work_dir / f"{job.content_hash}.mp4"
     try:
         safety = score_output(result.frames_path, scorer)
         provenance = stamp_video(result.frames_path, job, stamper, video)
         status = "quarantined" if safety.flagged else "published"
-        timings = base.pop("timings") | {
+        timings = result.timings | {
             "safety_s": safety.seconds,
             "provenance_s": sum(provenance.timings.values()),
         }
@@ -156,7 +156,8 @@ def _finish_job(
         )
         return publish(manifest, video, store)
     except Exception as exc:  # noqa: BLE001 - one job's failure is reported; the batch goes on
-        return _manifest(job, status="failed", error=f"{type(exc).__name__}: {exc}", **base)
+        error = f"{type(exc).__name__}: {exc}"
+        return _manifest(job, status="failed", error=error, timings=result.timings, **base)
     finally:
         Path(result.frames_path).unlink(missing_ok=True)
         video.unlink(missing_ok=True)
@@ -182,6 +183,7 @@ def _generate_and_publish(
             job, verdict = by_hash[result.job_hash]
             yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
     finally:
+        results.close()  # stops the child if the loop ended early
         shutil.rmtree(work_dir, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import os
 import queue as queue_module
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,7 @@ def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any
 
 def run_batch(
     jobs: list[Job], work_dir: Path, *, cache_dir: Path, timeout_s: float
-) -> Iterator[GenerationResult]:
+) -> Generator[GenerationResult, None, None]:
     """Yield one result per job, in the order they finish; never hang, never drop a job."""
     context = mp.get_context("spawn")
     report = context.Queue()
