@@ -14,12 +14,19 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field
 
+from flows.reporting import append_github_summary, markdown_summary
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
 from moderation.policy import load_policy
@@ -28,6 +35,7 @@ from moderation.provenance import ProvenanceReport, Stamper
 from moderation.safety import SafetyReport, SafetyScorer
 from vidflow.changes import changed_prompt_files
 from vidflow.errors import SpecError
+from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files
@@ -242,11 +250,22 @@ def generate_videos(
     # 4. Generate, score, stamp and publish, one job at a time as the child finishes it.
     if todo:
         logger.info("generating %d job(s)", len(todo))
-        for manifest in _generate_and_publish(todo, settings, store, run_id):
+        progress = create_progress_artifact(
+            progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
+        )
+        assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
+        for done, manifest in enumerate(_generate_and_publish(todo, settings, store, run_id), 1):
             report.manifests.append(manifest)
             logger.info("%s: %s", manifest.job_id, manifest.status)
+            update_progress_artifact(progress, progress=100.0 * done / len(todo))
 
-    # 5. Record the run.
+    # 5. Record the run: report, gallery, Prefect artifact, GitHub job summary.
     report.finished_at = utc_now()
     store.save_run(report)
+    if store.local_root is not None:
+        gallery = write_gallery(store.manifests(), store.local_root)
+        logger.info("gallery: %s", gallery)
+    summary = markdown_summary(report)
+    create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
+    append_github_summary(summary)
     return report

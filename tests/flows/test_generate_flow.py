@@ -72,6 +72,9 @@ def test_flow_publishes_blocks_and_reports_a_broken_file(vidflow_env: Path) -> N
         assert check.watermark.payload == manifest.provenance["watermark"]["payload"]
     latest = json.loads((store / "latest-run.json").read_text())
     assert latest["run_id"] == report.run_id
+    gallery = (store / "index.html").read_text()
+    assert 'src="published/beach.mp4"' in gallery and 'src="published/forest.mp4"' in gallery
+    assert "bad.mp4" not in gallery and "blocked" in gallery
 
 
 def test_rerun_regenerates_nothing_finished(vidflow_env: Path) -> None:

@@ -1,0 +1,61 @@
+"""Run summaries for people: a markdown table for Prefect artifacts and GitHub job summaries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vidflow.manifest import Manifest, RunReport
+
+
+def _why(m: Manifest) -> str:
+    if m.status in ("blocked", "review") and m.verdict:
+        return f"{m.verdict.get('category')} ({m.verdict.get('rule')})"
+    if m.status == "quarantined" and m.safety:
+        return "output safety: " + ", ".join(m.safety.get("flagged_categories") or [])
+    if m.error:
+        return m.error.replace("|", "/")[:120]
+    return "reused" if m.reused else ""
+
+
+def _max_score(m: Manifest) -> str:
+    scores = (m.safety or {}).get("scores") or {}
+    if not scores:
+        return ""
+    name, value = max(scores.items(), key=lambda kv: kv[1])
+    return f"{name} {float(value):.2f}"
+
+
+def markdown_summary(report: RunReport, link_base: str = "") -> str:
+    """A table of every job, then the invalid files. Links point into the store, never
+    at media hosted elsewhere."""
+    lines = [
+        f"### vidflow run `{report.run_id}`" + (" (dry run)" if report.dry_run else ""),
+        "",
+        "| job | status | why | top safety score | seconds | video |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in report.manifests:
+        seconds = m.timings.get("total_s")
+        video = (
+            f"[{m.job_id}.mp4]({link_base}{m.video})" if m.video and m.status == "published" else ""
+        )
+        lines.append(
+            f"| {m.job_id} | {m.status} | {_why(m)} | {_max_score(m)} | "
+            f"{'' if seconds is None else f'{seconds:.1f}'} | {video} |"
+        )
+    if report.errors:
+        lines += ["", "**Invalid prompt files**", ""]
+        lines += [f"- {error}" for error in report.errors]
+    return "\n".join(lines) + "\n"
+
+
+def append_github_summary(markdown: str) -> Path | None:
+    """Append to the GitHub Actions job summary when running there."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(markdown)
+    return path

@@ -1,0 +1,106 @@
+"""The gallery and the run summary, checked in a real headless Chromium where it exists."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.reporting import append_github_summary, markdown_summary
+from moderation.provenance import encode_h264
+from vidflow.gallery import write_gallery
+from vidflow.manifest import Manifest, RunReport
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = '<script>alert("x")</script> a cat & a dog'
+
+
+def manifest(job_id: str, status: str, video: str | None = None, **extra: object) -> Manifest:
+    return Manifest.model_validate(
+        {
+            "job_id": job_id,
+            "source": f"prompts/{job_id}.yaml",
+            "job_hash": f"{job_id:0<64}"[:64],
+            "status": status,
+            "job": {"prompt": HOSTILE, "preset": "tiny", "width": 64, "height": 64,
+                    "num_frames": 9},
+            "video": video,
+            **extra,
+        }
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, list[Manifest]]:
+    root = tmp_path / "store"
+    (root / "published").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("one", "two"):
+        frames = rng.integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
+        encode_h264(frames, 8, root / "published" / f"{name}.mp4")
+    manifests = [
+        manifest("one", "published", "published/one.mp4", safety={"scores": {"nudity": 0.01}}),
+        manifest("two", "published", "published/two.mp4"),
+        manifest("flagged", "quarantined", "quarantine/flagged.mp4",
+                 safety={"flagged_categories": ["nudity"], "scores": {"nudity": 0.9}}),
+        manifest("bad", "blocked", verdict={"action": "block", "category": "violence",
+                                            "rule": "term:gore"}),
+    ]  # fmt: skip
+    return root, manifests
+
+
+def test_gallery_escapes_prompts_and_withholds_media(store: tuple[Path, list[Manifest]]) -> None:
+    root, manifests = store
+    page = write_gallery(manifests, root).read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert page.count("<video") == 2
+    assert "quarantine/flagged.mp4" not in page
+    assert "violence: term:gore" in page and "output safety: nudity" in page
+    assert "http://" not in page and "https://" not in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_gallery_renders_every_published_video_offline(
+    store: tuple[Path, list[Manifest]], tmp_path: Path
+) -> None:
+    root, manifests = store
+    page = write_gallery(manifests, root)
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert dom.count("<video") == 2
+    for name in ("one", "two"):
+        assert f'src="published/{name}.mp4"' in dom
+        assert (root / "published" / f"{name}.mp4").stat().st_size > 0
+    screenshot = tmp_path / "gallery.png"
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={screenshot}", "--window-size=1200,900",
+         page.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_summary_lists_every_job_and_links_only_published(
+    store: tuple[Path, list[Manifest]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, manifests = store
+    report = RunReport(run_id="r1", manifests=manifests, errors=["prompts/x.yaml: invalid YAML"])
+    text = markdown_summary(report, link_base="https://store.example/")
+    assert "[one.mp4](https://store.example/published/one.mp4)" in text
+    assert "flagged.mp4" not in text
+    assert "| bad | blocked | violence (term:gore) |" in text
+    assert "- prompts/x.yaml: invalid YAML" in text
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    append_github_summary(text)
+    append_github_summary(text)
+    assert (tmp_path / "summary.md").read_text() == text * 2
