@@ -263,7 +263,9 @@ def generate_videos(
     report.finished_at = utc_now()
     store.save_run(report)
     if store.local_root is not None:
-        gallery = write_gallery(store.manifests(), store.local_root)
+        # Stored jobs from every run, plus this run's jobs that have nothing stored.
+        unstored = [m for m in report.manifests if m.status not in ("published", "quarantined")]
+        gallery = write_gallery(store.manifests() + unstored, store.local_root)
         logger.info("gallery: %s", gallery)
     summary = markdown_summary(report)
     create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
