@@ -70,7 +70,7 @@ def _generate_group(
                 if not plan.fits:
                     raise MemoryError(plan.reason)
                 if runner is None:
-                    runner = PipelineRunner(preset, plan, cache_dir)
+                    runner = PipelineRunner.load(preset, plan, cache_dir)
                     load_s = runner.load_s
                 frames, timings = runner.generate(job)
                 path = work_dir / f"{job.content_hash}.npy"

@@ -4,9 +4,9 @@ It says before any GPU work whether a job fits, and how: the least frugal level 
 predicted peak fits the card wins, since each step down the ladder trades speed for memory.
 
     level 0  everything resident on the GPU
-    level 1  text encoder on the CPU (prompt encoding is a small share of a video's time)
-    level 2  model offload: each component moves to the GPU only while it runs; VAE tiling
-    level 3  group offload of transformer blocks with CUDA streams; VAE tiling
+    level 1  model offload: each component moves to the GPU only while it runs
+    level 2  model offload and VAE tiling
+    level 3  group offload (leaf level, CUDA streams) of every component, and VAE tiling
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TILED_VAE_GIB = 0.6
 # the prefetched next one).
 GROUP_RESIDENT_SHARE = 0.1
 
-Offload = Literal["none", "text_encoder_cpu", "model", "group"]
+Offload = Literal["none", "model", "group"]
 
 
 class Plan(BaseModel):
@@ -58,19 +58,14 @@ def predicted_peak_gib(preset: Preset, job: Job, level: int) -> float:
     """Peak GPU memory of a level; each term comes from the preset's memory figures."""
     m = preset.memory
     act = _activation_gib(preset, job)
-    vae = m.vae_gib + (TILED_VAE_GIB if level >= 2 else act)
+    decode = m.vae_gib + (TILED_VAE_GIB if level >= 2 else act)
     if level == 0:
-        peak = m.text_encoder_gib + m.transformer_gib + max(act, vae)
-    elif level == 1:
-        peak = m.transformer_gib + max(act, vae)
-    elif level == 2:
-        peak = max(m.text_encoder_gib, m.transformer_gib + act, vae)
+        peak = m.text_encoder_gib + m.transformer_gib + m.vae_gib + act
+    elif level in (1, 2):
+        peak = max(m.text_encoder_gib, m.transformer_gib + act, decode)
     else:
-        peak = max(
-            m.text_encoder_gib * GROUP_RESIDENT_SHARE,
-            m.transformer_gib * GROUP_RESIDENT_SHARE + act,
-            vae,
-        )
+        share = GROUP_RESIDENT_SHARE
+        peak = max(m.text_encoder_gib * share, m.transformer_gib * share + act, decode)
     return round(peak + CONTEXT_GIB, 2)
 
 
@@ -118,7 +113,7 @@ def make_plan(preset: Preset, job: Job, probe: Probe, *, min_level: int = 0) -> 
 def _plan_for_level(
     level: int, dtype: str, peak: float, budget: float, *, fits: bool, reason: str = ""
 ) -> Plan:
-    offload: Offload = ("none", "text_encoder_cpu", "model", "group")[level]  # type: ignore[assignment]
+    offload: Offload = ("none", "model", "model", "group")[level]  # type: ignore[assignment]
     return Plan.model_validate(
         {
             "device": "cuda",

@@ -36,7 +36,11 @@ def _host_ram_gib() -> float:
 
 
 def probe_hardware(device_index: int = 0) -> Probe:
-    """Read the first visible CUDA device (CUDA_VISIBLE_DEVICES picks it) and host RAM."""
+    """Read the first visible CUDA device (CUDA_VISIBLE_DEVICES picks it) and host RAM.
+
+    `VIDFLOW_GPU_MEMORY_GIB` caps vidflow's share of a shared card: the cap is enforced with
+    `torch.cuda.set_per_process_memory_fraction` and is what the planner sees as the card.
+    """
     import torch
 
     probe = Probe(host_ram_gib=round(_host_ram_gib(), 1), cpu_count=os.cpu_count() or 1)
@@ -44,9 +48,11 @@ def probe_hardware(device_index: int = 0) -> Probe:
         return probe
     props = torch.cuda.get_device_properties(device_index)
     free, total = torch.cuda.mem_get_info(device_index)
-    # A per-process cap (set_per_process_memory_fraction) is a budget the planner must respect.
-    fraction = getattr(torch.cuda, "_vidflow_memory_fraction", None)
-    total_gib = total / GIB if fraction is None else total * fraction / GIB
+    total_gib = total / GIB
+    cap = os.environ.get("VIDFLOW_GPU_MEMORY_GIB")
+    if cap:
+        total_gib = min(float(cap), total_gib)
+        torch.cuda.set_per_process_memory_fraction(total_gib * GIB / total, device_index)
     return probe.model_copy(
         update={
             "gpu_name": props.name,
