@@ -48,7 +48,7 @@ def _generate_group(
     jobs: list[Job], work_dir: Path, cache_dir: Path, report: Any, parent: int
 ) -> None:
     """Every job of one preset, with its model loaded once (and once more after an OOM)."""
-    from generation.planner import MAX_LEVEL, make_plan
+    from generation.planner import make_plan, replan_after_oom
     from generation.presets import get_preset
     from generation.probe import probe_hardware
     from generation.runner import PipelineRunner, is_oom
@@ -88,10 +88,11 @@ def _generate_group(
                 if runner is not None:
                     runner.close()
                     runner = None
-                if not (oom and attempt == 0 and plan.level < MAX_LEVEL):
-                    break
                 # An OOM the plan did not predict: one level more frugal, once.
-                plan = make_plan(preset, largest, probe, min_level=plan.level + 1)
+                frugal = replan_after_oom(preset, largest, probe, plan) if oom else None
+                if frugal is None or attempt > 0:
+                    break
+                plan = frugal
         report.put(result.model_copy(update={"plan": plan.model_dump()}).model_dump_json())
     if runner is not None:
         runner.close()

@@ -22,7 +22,9 @@ from vidflow.spec import Job
 MAX_LEVEL = 3
 # Allocator fragmentation, CUDA context and cuDNN workspaces: never plan to the last byte.
 HEADROOM = 0.9
-CONTEXT_GIB = 0.6
+# What the caching allocator holds beyond the live peak; measured up to 3.5 GiB at level 0
+# (docs/benchmarks.md), so with HEADROOM this keeps a plan's reserved memory in budget.
+CONTEXT_GIB = 1.0
 TILED_VAE_GIB = 0.6
 # Group offload keeps about this share of the transformer resident (one block group plus
 # the prefetched next one).
@@ -58,15 +60,24 @@ def predicted_peak_gib(preset: Preset, job: Job, level: int) -> float:
     """Peak GPU memory of a level; each term comes from the preset's memory figures."""
     m = preset.memory
     act = _activation_gib(preset, job)
-    decode = m.vae_gib + (TILED_VAE_GIB if level >= 2 else act)
+    megapixel_frames = job.width * job.height * job.num_frames / 1e6
+    untiled = m.decode_gib_per_mpx_frame * megapixel_frames
+    decode = m.vae_gib + (TILED_VAE_GIB if level >= 2 else untiled)
     if level == 0:
-        peak = m.text_encoder_gib + m.transformer_gib + m.vae_gib + act
+        peak = m.text_encoder_gib + m.transformer_gib + max(m.vae_gib + act, decode)
     elif level in (1, 2):
         peak = max(m.text_encoder_gib, m.transformer_gib + act, decode)
     else:
         share = GROUP_RESIDENT_SHARE
         peak = max(m.text_encoder_gib * share, m.transformer_gib * share + act, decode)
     return round(peak + CONTEXT_GIB, 2)
+
+
+def replan_after_oom(preset: Preset, job: Job, probe: Probe, plan: Plan) -> Plan | None:
+    """The next more frugal plan after an out-of-memory error, or None if there is none."""
+    if plan.device != "cuda" or plan.level >= MAX_LEVEL:
+        return None
+    return make_plan(preset, job, probe, min_level=plan.level + 1)
 
 
 def smallest_card_gib(preset: Preset, job: Job) -> float:

@@ -35,7 +35,10 @@ class PresetMemory(BaseModel):
     text_encoder_gib: float
     vae_gib: float
     activation_gib_per_mpx_frame: float = Field(
-        description="Activation peak per million pixels per frame of the video."
+        description="Transformer activation peak per million pixels per frame of the video."
+    )
+    decode_gib_per_mpx_frame: float = Field(
+        description="Untiled VAE decode peak per million pixels per frame of the video."
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 HEIGHT, WIDTH, FRAMES = 480, 832, 81
 TEXT_LEN = 512
-WAN_1_3B = {
+WAN_1_3B: dict[str, Any] = {
     "patch_size": (1, 2, 2),
     "num_attention_heads": 12,
     "attention_head_dim": 128,
@@ -44,7 +44,7 @@ WAN_1_3B = {
     "rope_max_seq_len": 1024,
 }
 # google/umt5-xxl encoder, as Wan2.1 ships it.
-UMT5_XXL = {
+UMT5_XXL: dict[str, Any] = {
     "vocab_size": 256384,
     "d_model": 4096,
     "d_kv": 64,
@@ -136,9 +136,12 @@ def build_pipeline(device: str, materialize: str = "cuda") -> Any:
     from generation.tiny import _build_tokenizer
 
     with torch.device("meta"):
-        transformer = WanTransformer3DModel(**WAN_1_3B).to(torch.bfloat16)
-        text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_XXL)).to(torch.bfloat16)
-        vae = AutoencoderKLWan().to(torch.float32)
+        transformer: Any = WanTransformer3DModel(**WAN_1_3B)
+        transformer = transformer.to(torch.bfloat16)
+        text_encoder: Any = UMT5EncoderModel(UMT5Config(**UMT5_XXL))
+        text_encoder = text_encoder.to(torch.bfloat16)
+        vae: Any = AutoencoderKLWan()
+        vae = vae.to(torch.float32)
     modules = []
     for module in (transformer, text_encoder, vae):
         module = _randomize(module.to_empty(device=materialize)).eval()
@@ -182,7 +185,7 @@ def step_variants(pipe: Any) -> list[dict[str, Any]]:
         transformer(latents, timestep, uncond, return_dict=False)
 
     flops = 2 * transformer_flops(latent_tokens())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, backend, compiled in [
         ("diffusers default (native SDPA)", "native", False),
         ("cuDNN attention", "_native_cudnn", False),
@@ -305,7 +308,7 @@ def one_cap(cap: float | None, steps: int) -> dict[str, Any]:
 
 
 def run_caps(out: Path, steps: int) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cap in CAPS_GIB:
         proc = subprocess.run(
             [sys.executable, "-m", "generation.bench.bench_wan", "one-cap", str(cap or 0),

@@ -1,0 +1,95 @@
+"""The batch child and the tiny model's load path, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import queue
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from generation import runner as runner_module
+from generation.batch import _generate_group, run_batch
+from generation.presets import get_preset, resolve_job
+from vidflow.spec import Job, JobSpec
+
+
+def tiny_job(i: int, **fields: object) -> Job:
+    spec = JobSpec.model_validate(
+        {"id": f"j{i}", "prompt": f"a boat {i}", "seed": i, "num_frames": 5, "steps": 1,
+         "width": 64, "height": 64, **fields}
+    )  # fmt: skip
+    return resolve_job(spec, "j.yaml", "tiny")
+
+
+def test_tiny_model_loads_through_from_pretrained(tiny_model_dir: Path) -> None:
+    from diffusers import WanPipeline
+
+    assert json.loads((tiny_model_dir / "model_index.json").read_text())["_class_name"] == (
+        "WanPipeline"
+    )
+    pipe = WanPipeline.from_pretrained(tiny_model_dir)
+    video = pipe("a boat", num_frames=5, height=64, width=64, num_inference_steps=1,
+                 output_type="np").frames[0]  # fmt: skip
+    assert video.shape == (5, 64, 64, 3)
+
+
+def test_batch_streams_each_job_and_frames_are_deterministic(
+    tmp_path: Path, session_cache: Path
+) -> None:
+    jobs = [tiny_job(1), tiny_job(2), tiny_job(1, id="again")]
+    results = list(run_batch(jobs, tmp_path, cache_dir=session_cache, timeout_s=300))
+    assert {r.job_hash for r in results} == {j.content_hash for j in jobs}
+    assert all(r.error is None and r.frames_path for r in results)
+    first = np.load(tmp_path / f"{jobs[0].content_hash}.npy")
+    second = np.load(tmp_path / f"{jobs[1].content_hash}.npy")
+    assert first.shape == (5, 64, 64, 3) and first.dtype == np.uint8
+    assert not np.array_equal(first, second)
+    assert results[0].timings["load_s"] > 0 and results[-1].timings["load_s"] == 0.0
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_timeout_reports_every_unfinished_job(tmp_path: Path, session_cache: Path) -> None:
+    jobs = [tiny_job(1), tiny_job(2)]
+    results = list(run_batch(jobs, tmp_path, cache_dir=session_cache, timeout_s=0.5))
+    assert len(results) == 2
+    assert all(r.error == "generation timed out after 0 s" for r in results)
+
+
+def test_a_broken_preset_fails_only_its_jobs(
+    tmp_path: Path, session_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tiny_job(3, preset="wan2.1-t2v-1.3b")
+    monkeypatch.setenv(get_preset("wan2.1-t2v-1.3b").env_var, str(tmp_path / "missing"))
+    results = {
+        r.job_hash: r
+        for r in run_batch([broken, tiny_job(4)], tmp_path, cache_dir=session_cache,
+                           timeout_s=300)
+    }  # fmt: skip
+    assert "has no model_index.json" in (results[broken.content_hash].error or "")
+    assert results[tiny_job(4).content_hash].error is None
+
+
+def test_an_oom_is_reported_per_job_when_no_frugal_plan_is_left(
+    tmp_path: Path, session_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU OOM cannot happen on a CPU: inject one into the runner's generate call."""
+    calls = []
+    real_generate = runner_module.PipelineRunner.generate
+
+    def generate_once_oom(self, job):  # type: ignore[no-untyped-def]
+        calls.append(job.id)
+        if job.id == "j5":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real_generate(self, job)
+
+    monkeypatch.setattr(runner_module.PipelineRunner, "generate", generate_once_oom)
+    report: queue.Queue[str] = queue.Queue()
+    import os
+
+    _generate_group([tiny_job(5), tiny_job(6)], tmp_path, session_cache, report, os.getppid())
+    results = [json.loads(report.get_nowait()) for _ in range(2)]
+    assert "OutOfMemoryError" in results[0]["error"] and results[1]["error"] is None
+    assert calls == ["j5", "j6"]  # on the CPU there is no more frugal plan: no retry
