@@ -91,7 +91,7 @@ def load_jobs(
 @task(name="moderate-prompts", cache_policy=NONE)
 def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]:
     moderator = PromptModerator(load_policy(policy_path))
-    return [moderator.check(job.prompt, job.negative_prompt) for job in jobs]
+    return moderator.check_many([(job.prompt, job.negative_prompt) for job in jobs])
 
 
 @task(name="generate", cache_policy=NONE)

@@ -17,12 +17,10 @@ def _moderate(args: argparse.Namespace) -> int:
         lines = sys.stdin.read().splitlines()
     else:
         lines = Path(args.file).read_text(encoding="utf-8").splitlines()
-    blocked = False
-    for prompt in filter(str.strip, lines):
-        verdict = moderator.check(prompt)
-        blocked = blocked or verdict.action != "allow"
+    verdicts = moderator.check_many([(prompt, "") for prompt in filter(str.strip, lines)])
+    for verdict in verdicts:
         print(verdict.model_dump_json())
-    return 1 if blocked else 0
+    return 1 if any(v.action != "allow" for v in verdicts) else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

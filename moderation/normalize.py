@@ -54,13 +54,34 @@ def _unleet_word(word: str) -> str:
     return word.translate(LEET) if HAS_LETTER.search(word) else word
 
 
-def normalize(text: str) -> str:
+def _letters(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _strip_invisible(text).casefold().translate(CONFUSABLES)
-    text = WORD.sub(lambda m: _unleet_word(m.group()), text)
-    text = SPACED.sub(lambda m: SEPARATORS.sub("", m.group()), text)
-    text = NON_WORD.sub(" ", text)
-    return SPACES.sub(" ", text).strip()
+    return WORD.sub(lambda m: _unleet_word(m.group()), text)
+
+
+def _finish(text: str) -> str:
+    return SPACES.sub(" ", NON_WORD.sub(" ", text)).strip()
+
+
+def normalize(text: str) -> str:
+    return _finish(SPACED.sub(lambda m: SEPARATORS.sub("", m.group()), _letters(text)))
+
+
+def readings(text: str) -> list[str]:
+    """Every normalised reading of a prompt that matching should look at."""
+    first = normalize(text)
+    second = _finish(SPACED.sub(_join_keeping_article, _letters(text)))
+    return [first] if second == first else [first, second]
+
+
+def _join_keeping_article(match: re.Match[str]) -> str:
+    """Spaced-out letters that start with a one-letter word: "a n u d e" -> "a nude"."""
+    run = match.group()
+    letters = SEPARATORS.sub("", run)
+    if letters[0] in "ai" and len(letters) > 3:
+        return f"{letters[0]} {letters[1:]}"
+    return letters
 
 
 def squeeze(text: str) -> str:

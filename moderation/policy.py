@@ -25,7 +25,9 @@ class Concept(BaseModel):
 class Category(BaseModel):
     action: Action
     terms: list[str] = Field(default_factory=list, description="Whole words or phrases.")
-    requires: str | None = Field(None, description="Fires only with this category too.")
+    requires: list[str] = Field(
+        default_factory=list, description="Fires only when one of these categories fires too."
+    )
     check_negative_prompt: bool = Field(False, description="Also check negative prompts.")
     concepts: list[Concept] = Field(default_factory=list, description="For output scoring.")
 
@@ -52,6 +54,9 @@ class NudityRule(BaseModel):
 
 class Policy(BaseModel):
     categories: dict[str, Category]
+    allow_phrases: list[str] = Field(
+        default_factory=list, description="Benign phrases removed before matching."
+    )
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
     nudity: NudityRule = Field(default_factory=NudityRule)
     source: str = Field("", description="File the policy was read from.")
@@ -59,8 +64,9 @@ class Policy(BaseModel):
     @model_validator(mode="after")
     def _requires_known_categories(self) -> Policy:
         for name, category in self.categories.items():
-            if category.requires and category.requires not in self.categories:
-                raise ValueError(f"categories.{name}.requires names unknown {category.requires!r}")
+            for required in category.requires:
+                if required not in self.categories:
+                    raise ValueError(f"categories.{name}.requires names unknown {required!r}")
         return self
 
 

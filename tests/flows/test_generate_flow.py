@@ -158,3 +158,28 @@ def test_a_crash_mid_batch_loses_no_finished_video(vidflow_env: Path) -> None:
     reused = {m.job_hash for m in jobs.values() if m.reused}
     assert reused == finished
     assert not [p for p in published.iterdir() if ".partial" in p.name]
+
+
+def test_flagged_output_is_quarantined_never_published(
+    vidflow_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moderation.policy import load_policy
+
+    policy = load_policy()
+    policy.nudity.threshold = 0.0  # the shipped detector now flags every frame
+    path = vidflow_env / "policy.json"
+    path.write_text(policy.model_dump_json(exclude={"source"}))
+    monkeypatch.setenv("VIDFLOW_POLICY_PATH", str(path))
+    (vidflow_env / "prompts" / "good.yaml").write_text(GOOD)
+
+    report = run_flow()
+
+    store = vidflow_env / "artifacts"
+    assert {m.status for m in report.manifests} == {"quarantined"}
+    assert sorted(p.name for p in (store / "quarantine").glob("*.mp4")) == [
+        "beach.mp4",
+        "forest.mp4",
+    ]
+    assert not (store / "published").exists()
+    gallery = (store / "index.html").read_text()
+    assert "<video" not in gallery and "output safety: nudity" in gallery
