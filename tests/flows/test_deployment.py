@@ -1,0 +1,113 @@
+"""A real Prefect server, work pool, deployment and worker, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vidflow.manifest import Manifest
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, session_cache: Path) -> Iterator[dict[str, str]]:
+    """A Prefect server on a free port with its own SQLite home; stopped by PID at the end."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDFLOW_"))}
+    env |= {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "VIDFLOW_PROMPTS_DIR": str(tmp_path / "prompts"),
+        "VIDFLOW_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "VIDFLOW_CACHE_DIR": str(session_cache),
+    }
+    started: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    started.append(server)
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{env['PREFECT_API_URL']}/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the Prefect server did not start"
+                time.sleep(0.5)
+        yield env
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        log.close()
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    result = subprocess.run(
+        [*PREFECT, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_deployment_runs_through_a_real_server_and_worker(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "lake.yaml").write_text("prompt: a calm lake at dawn\nnum_frames: 9\nsteps: 2\n")
+    run(server_env, "work-pool", "create", "gpu", "--type", "process")
+    run(server_env, "--no-prompt", "deploy", "--name", "tiny-demo")
+    worker_log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [*PREFECT, "worker", "start", "--pool", "gpu", "--limit", "1", "--name", "gpu-0"],
+        env=server_env, cwd=REPO, stdout=worker_log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out = run(server_env, "deployment", "run", "generate-videos/tiny-demo", "--watch",
+                  "--watch-timeout", "300", timeout=330)  # fmt: skip
+        assert "Completed" in out, out
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        worker_log.close()
+    published = tmp_path / "artifacts" / "published"
+    manifest = Manifest.model_validate_json((published / "lake.json").read_text())
+    assert manifest.status == "published" and manifest.job["preset"] == "tiny"
+    assert (published / "lake.mp4").stat().st_size > 0
