@@ -110,14 +110,15 @@ def make_plan(preset: Preset, job: Job, probe: Probe, *, min_level: int = 0) -> 
         if peak <= budget:
             return _plan_for_level(level, dtype, peak, budget, fits=True)
     need = smallest_card_gib(preset, job)
+    peak = predicted_peak_gib(preset, job, MAX_LEVEL)
     return _plan_for_level(
         MAX_LEVEL,
         dtype,
-        predicted_peak_gib(preset, job, MAX_LEVEL),
+        peak,
         budget,
         fits=False,
-        reason=f"needs about {need} GiB even fully offloaded; this card gives {budget} GiB "
-        f"(smallest card that would fit: {need} GiB)",
+        reason=f"predicted peak {peak} GiB even fully offloaded, over this card's budget of "
+        f"{budget} GiB; smallest card that would fit: {need} GiB",
     )
 
 

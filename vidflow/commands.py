@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         preset=args.preset,
         dry_run=args.dry_run,
     )
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=140)
     console.print(_summary_table(report))
     for error in report.errors:
         console.print(f"[red]invalid:[/red] {error}")
