@@ -3,7 +3,9 @@
 Embedding uses invisible-watermark's DWT-DCT-SVD method on the luma plane of each frame.
 Decoding reads many frames and votes bit by bit, so the video-level answer is far more
 reliable than any one frame's; the check code makes a chance match on an unmarked video
-vanishingly rare (one in 2^24 per read).
+vanishingly rare. When the voted bits fail the check, the few least certain bits are tried
+flipped (2^4 candidates): a one-bit error from compression is repaired, and a chance match
+stays below one in a million reads (16 / 2^24).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ MIN_PIXELS = 256 * 256
 # (see docs/benchmarks.md).
 SCALES = [0, 90, 0]
 DECODE_FRAMES = 24
+# Least-certain voted bits tried flipped when the check fails (2^REPAIR_BITS candidates).
+REPAIR_BITS = 4
 
 
 class WatermarkReading(BaseModel):
@@ -95,6 +99,20 @@ def decode_frame_bits(frame_rgb: np.ndarray[Any, Any]) -> list[int]:
     return [int(b) for b in bits]
 
 
+def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[str | None, Any]:
+    """Try the least certain bits flipped; the first candidate that passes the check wins."""
+    uncertain = np.argsort(np.abs(votes - 0.5))[:REPAIR_BITS]
+    for mask in range(1, 2**REPAIR_BITS):
+        candidate = voted.copy()
+        for i, position in enumerate(uncertain):
+            if mask >> i & 1:
+                candidate[position] ^= 1
+        identifier = parse_bits(candidate)
+        if identifier is not None:
+            return identifier, candidate
+    return None, voted
+
+
 def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
     """Vote across the frames given (already sampled by the caller)."""
     per_frame = []
@@ -108,6 +126,8 @@ def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
     voted = (votes >= 0.5).astype(int)
     confidence = float(np.mean(np.maximum(votes, 1 - votes)))
     identifier = parse_bits(voted)
+    if identifier is None:
+        identifier, voted = _repair(votes, voted)
     agreeing = sum(1 for bits in per_frame if bits == voted.tolist())
     found = identifier is not None
     return WatermarkReading(

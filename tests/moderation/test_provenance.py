@@ -150,3 +150,20 @@ def test_a_configured_certificate_is_not_labelled_development(
     credentials = load_credentials(production)
     assert credentials.development is False and credentials.key_pem == dev.key_pem
     assert "c2pa_key" not in repr(production) or "**********" in repr(production)
+
+
+def test_one_uncertain_bit_error_is_repaired_but_noise_is_not() -> None:
+    from moderation.watermark import _repair
+
+    bits = np.asarray(payload_bits("c0ffee42"))
+    votes = bits.astype(float) * 0.9 + 0.05  # confident votes...
+    votes[10] = 0.45 if bits[10] else 0.55  # ...but one bit narrowly voted wrong
+    voted = (votes >= 0.5).astype(int)
+    assert parse_bits(voted) is None
+    identifier, repaired = _repair(votes, voted)
+    assert identifier == "c0ffee42" and list(repaired) == list(bits)
+    rng = np.random.default_rng(1)
+    misses = sum(
+        _repair(v, (v >= 0.5).astype(int))[0] is None for v in rng.uniform(0, 1, (200, 56))
+    )
+    assert misses == 200  # random votes never pass the check, even with repair
