@@ -5,7 +5,13 @@ Decoding reads many frames and votes bit by bit, so the video-level answer is fa
 reliable than any one frame's; the check code makes a chance match on an unmarked video
 vanishingly rare. When the voted bits fail the check, the few least certain bits are tried
 flipped (2^4 candidates): a one-bit error from compression is repaired, and a chance match
-stays below one in a million reads (16 / 2^24).
+stays below one in a million reads (16 / 2^24) for each way of reading (see below).
+
+The DWT-DCT-SVD blocks are tied to the pixel grid, so a platform that crops the video and
+scales it back to its output size moves every block. When the frames as given carry no
+payload, decoding tries a few centred crop ratios undone (shrink, put back in place, mirror
+the lost border) and votes again; each ratio adds one more chance of a false match, so
+the search stays short.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ MIN_PIXELS = 256 * 256
 # (see docs/benchmarks.md).
 SCALES = [0, 90, 0]
 DECODE_FRAMES = 24
+# Centred crops (share of width and height cut off in total) undone when decoding the frames
+# as given finds nothing; ordered by how often platforms reframe that way.
+CROP_SEARCH = (0.10, 0.05, 0.20)
 # Least-certain voted bits tried flipped when the check fails (2^REPAIR_BITS candidates).
 REPAIR_BITS = 4
 
@@ -42,6 +51,9 @@ class WatermarkReading(BaseModel):
     frames_read: int
     frames_agreeing: int = Field(description="Frames whose own decode equals the payload.")
     bit_confidence: float = Field(description="Mean agreement of the per-bit votes, 0.5-1.")
+    crop_undone: float = Field(
+        0.0, description="Centred crop share undone before the payload was found (0: none)."
+    )
     method: str = METHOD
 
 
@@ -113,15 +125,19 @@ def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[s
     return None, voted
 
 
-def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
-    """Vote across the frames given (already sampled by the caller)."""
-    per_frame = []
-    for frame in frames:
-        if frame.shape[0] * frame.shape[1] < MIN_PIXELS:
-            continue
-        per_frame.append(decode_frame_bits(frame))
-    if not per_frame:
-        return WatermarkReading(found=False, frames_read=0, frames_agreeing=0, bit_confidence=0.5)
+def uncrop(frame_rgb: np.ndarray[Any, Any], share: float) -> np.ndarray[Any, Any]:
+    """Undo a centred crop of `share` that was scaled back to the frame size.
+
+    The picture shrinks to where it was before the crop; the lost border is mirrored in, so
+    it decodes as noise rather than as a hard edge.
+    """
+    height, width = frame_rgb.shape[:2]
+    dy, dx = round(height * share / 2), round(width * share / 2)
+    inner = cv2.resize(frame_rgb, (width - 2 * dx, height - 2 * dy), interpolation=cv2.INTER_AREA)
+    return cv2.copyMakeBorder(inner, dy, dy, dx, dx, cv2.BORDER_REFLECT)
+
+
+def _vote(per_frame: list[list[int]], crop: float) -> WatermarkReading:
     votes = np.asarray(per_frame, dtype=np.float64).mean(axis=0)
     voted = (votes >= 0.5).astype(int)
     confidence = float(np.mean(np.maximum(votes, 1 - votes)))
@@ -136,4 +152,23 @@ def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
         frames_read=len(per_frame),
         frames_agreeing=agreeing,
         bit_confidence=round(confidence, 4),
+        crop_undone=crop if found else 0.0,
     )
+
+
+def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
+    """Vote across the frames given (already sampled by the caller), then across crops undone.
+
+    The reading returned when nothing is found is the one of the frames as given.
+    """
+    usable = [f for f in frames if f.shape[0] * f.shape[1] >= MIN_PIXELS]
+    if not usable:
+        return WatermarkReading(found=False, frames_read=0, frames_agreeing=0, bit_confidence=0.5)
+    first = _vote([decode_frame_bits(f) for f in usable], 0.0)
+    if first.found:
+        return first
+    for share in CROP_SEARCH:
+        reading = _vote([decode_frame_bits(uncrop(f, share)) for f in usable], share)
+        if reading.found:
+            return reading
+    return first

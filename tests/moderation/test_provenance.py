@@ -19,7 +19,7 @@ from vidflow.cli import main
 from vidflow.settings import Settings
 from vidflow.spec import Job, JobSpec
 
-DETECTED = {"none", "h264 crf 18", "h264 crf 23", "h264 crf 28", "resize 0.5x and back",
+DETECTED = {"none", "h264 crf 18", "h264 crf 23", "h264 crf 28", "resize 0.5x and back", "crop 10%",
             "single frame as JPEG q85"}  # fmt: skip
 
 
