@@ -21,6 +21,18 @@ PREFECT = [sys.executable, "-m", "prefect"]
 pytestmark = pytest.mark.slow
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and everything it started (it leads its own process group)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,13 +53,11 @@ def server_env(tmp_path: Path, session_cache: Path) -> Iterator[dict[str, str]]:
         "VIDFLOW_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "VIDFLOW_CACHE_DIR": str(session_cache),
     }
-    started: list[subprocess.Popen[bytes]] = []
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    started.append(server)
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 180
@@ -61,14 +71,7 @@ def server_env(tmp_path: Path, session_cache: Path) -> Iterator[dict[str, str]]:
                 time.sleep(0.5)
         yield env
     finally:
-        for process in started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+        stop(server)
         log.close()
 
 
@@ -100,12 +103,7 @@ def test_deployment_runs_through_a_real_server_and_worker(
                   "--watch-timeout", "300", timeout=330)  # fmt: skip
         assert "Completed" in out, out
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop(worker)
         worker_log.close()
     published = tmp_path / "artifacts" / "published"
     manifest = Manifest.model_validate_json((published / "lake.json").read_text())
