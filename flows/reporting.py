@@ -50,6 +50,22 @@ def markdown_summary(report: RunReport, link_base: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def job_rows(report: RunReport) -> list[dict[str, str]]:
+    """One flat row per job for `prefect.artifacts.create_table_artifact`, so the Prefect UI
+    can sort and filter the same facts the markdown summary shows."""
+    return [
+        {
+            "job": m.job_id,
+            "status": m.status,
+            "why": _why(m),
+            "top safety score": _max_score(m),
+            "seconds": "" if m.timings.get("total_s") is None else f"{m.timings['total_s']:.1f}",
+            "video": (m.video or "") if m.status == "published" else "",
+        }
+        for m in report.manifests
+    ]
+
+
 def append_github_summary(markdown: str) -> Path | None:
     """Append to the GitHub Actions job summary when running there."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
