@@ -34,6 +34,8 @@ def _scores(manifest: Manifest) -> str:
 
 def _provenance(manifest: Manifest) -> str:
     p = manifest.provenance or {}
+    if not p:
+        return "not recorded"
     watermark = (p.get("watermark") or {}).get("payload")
     c2pa = p.get("c2pa") or {}
     signed = "signed" if c2pa.get("signed") else "unsigned"
