@@ -27,15 +27,17 @@ DEV_SUBJECT = "vidflow DEVELOPMENT signer - not trusted"
 class Credentials(BaseModel):
     """A certificate chain and its key. The key is never logged, dumped or stored elsewhere."""
 
-    cert_chain_pem: bytes
-    key_pem: bytes = Field(repr=False, exclude=True)
-    development: bool
-    subject: str
+    cert_chain_pem: bytes = Field(description="Signing certificate first, then its CA.")
+    key_pem: bytes = Field(repr=False, exclude=True, description="PEM private key.")
+    development: bool = Field(description="The self-made development credentials.")
+    subject: str = Field(description="Subject of the signing certificate.")
 
 
 class C2paStatus(BaseModel):
-    present: bool
-    valid: bool
+    """What reading a file's C2PA manifest found."""
+
+    present: bool = Field(description="The file carries a C2PA manifest.")
+    valid: bool = Field(description="Its signature and hashes validate (trusted or not).")
     trusted: bool = Field(False, description="Signer chains to a trusted root.")
     state: str | None = Field(None, description="c2pa validation state (Valid, Trusted, Invalid).")
     errors: list[str] = Field(default_factory=list)

@@ -12,11 +12,13 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 
 
 class LabelStyle(BaseModel):
-    text: str = "AI-generated"
-    corner: Corner = "bottom-right"
+    """How the visible label looks and where it sits."""
+
+    text: str = Field("AI-generated", description="What the label says.")
+    corner: Corner = Field("bottom-right", description="Corner of the frame it sits in.")
     height_share: float = Field(0.07, gt=0, le=0.5, description="Font size / frame height.")
-    opacity: float = Field(0.9, gt=0, le=1)
-    margin_share: float = Field(0.03, ge=0, le=0.2)
+    opacity: float = Field(0.9, gt=0, le=1, description="1: opaque; lower lets footage through.")
+    margin_share: float = Field(0.03, ge=0, le=0.2, description="Margin / short side.")
 
 
 @lru_cache(maxsize=16)

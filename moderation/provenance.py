@@ -26,23 +26,34 @@ ENCODE_CRF = 18
 
 
 class WatermarkInfo(BaseModel):
-    method: str
+    """The invisible watermark embedded in every frame."""
+
+    method: str = Field(description="invisible-watermark method, e.g. dwtDctSvd.")
     payload: str = Field(description="Job identifier carried by every frame (hex).")
-    bits: int
+    bits: int = Field(description="Bits embedded: the identifier plus its check code.")
 
 
 class C2paInfo(BaseModel):
-    signed: bool
-    development_certificate: bool
-    signer: str
-    claim_generator: str = "vidflow"
+    """The C2PA manifest the mp4 was signed with."""
+
+    signed: bool = Field(description="A signed manifest is embedded in the published mp4.")
+    development_certificate: bool = Field(
+        description="Signed with vidflow's self-made development certificate: proves nothing "
+        "to anyone else."
+    )
+    signer: str = Field(description="Subject of the signing certificate.")
+    claim_generator: str = Field("vidflow", description="Software named as the claim generator.")
 
 
 class ProvenanceReport(BaseModel):
+    """What `Stamper.stamp` put on a video, for the manifest."""
+
     watermark: WatermarkInfo
-    label: str | None
+    label: str | None = Field(description="Visible label text; None when labelling is off.")
     c2pa: C2paInfo
-    timings: dict[str, float] = Field(description="Seconds per step.")
+    timings: dict[str, float] = Field(
+        description="Seconds per step: watermark_s, label_s, encode_s, sign_s."
+    )
 
 
 def encode_h264(frames: np.ndarray[Any, Any], fps: int, path: Path) -> None:

@@ -21,16 +21,18 @@ EXIT_CODES = {"marked": 0, "unmarked": 1, "tampered": 2}
 
 
 class VerifyReport(BaseModel):
-    file: str
+    """Everything `vidflow verify` found in one file."""
+
+    file: str = Field(description="The file read.")
     status: Literal["marked", "unmarked", "tampered"] = Field(
         description="marked: watermark found and any C2PA manifest valid; tampered: a C2PA "
         "manifest that does not validate; unmarked: neither watermark nor manifest."
     )
     watermark: WatermarkReading
     c2pa: C2paStatus
-    label_present: bool
-    label_score: float
-    frames_total: int
+    label_present: bool = Field(description="The visible label was found in its corner.")
+    label_score: float = Field(description="Correlation of the label's glyphs with the corner.")
+    frames_total: int = Field(description="Frames in the video; a sample of them is decoded.")
 
 
 def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
@@ -76,7 +78,8 @@ def _print_report(report: VerifyReport) -> None:
     table.add_row(
         "invisible watermark",
         f"found, job {wm.payload} ({wm.frames_agreeing}/{wm.frames_read} frames exact, "
-        f"bit confidence {wm.bit_confidence})"
+        f"bit confidence {wm.bit_confidence}"
+        + (f", after undoing {wm.undone})" if wm.undone else ")")
         if wm.found
         else f"not found ({wm.frames_read} frames read)",
     )

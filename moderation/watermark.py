@@ -49,15 +49,15 @@ REPAIR_BITS = 4
 class WatermarkReading(BaseModel):
     """What the decoder found in a video."""
 
-    found: bool
+    found: bool = Field(description="A payload with a valid check code was voted.")
     payload: str | None = Field(None, description="Job identifier (hex) when found.")
-    frames_read: int
+    frames_read: int = Field(description="Frames decoded (frames below the minimum size skip).")
     frames_agreeing: int = Field(description="Frames whose own decode equals the payload.")
     bit_confidence: float = Field(description="Mean agreement of the per-bit votes, 0.5-1.")
     undone: str | None = Field(
         None, description="Edit undone before the payload was found, e.g. 'crop 10%'."
     )
-    method: str = METHOD
+    method: str = Field(METHOD, description="invisible-watermark method decoded.")
 
 
 def payload_id(job_hash: str) -> str:
