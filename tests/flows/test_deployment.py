@@ -7,13 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
+from flows.deploy import GPU_LIMIT, gpu_slot
 from vidflow.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,3 +113,32 @@ def test_deployment_runs_through_a_real_server_and_worker(
     manifest = Manifest.model_validate_json((published / "lake.json").read_text())
     assert manifest.status == "published" and manifest.job["preset"] == "tiny"
     assert (published / "lake.mp4").stat().st_size > 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_gpu_slot_lets_one_batch_at_a_time_hold_a_one_gpu_limit() -> None:
+    held: list[tuple[float, float]] = []
+
+    def batch() -> None:
+        with gpu_slot(timeout_s=60):
+            start = time.monotonic()
+            time.sleep(1.0)
+            held.append((start, time.monotonic()))
+
+    with gpu_slot(timeout_s=5):  # no limit created yet: granted at once
+        pass
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=GPU_LIMIT, limit=1)
+        )
+        try:
+            threads = [threading.Thread(target=batch) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(90)
+        finally:
+            client.delete_global_concurrency_limit_by_name(GPU_LIMIT)
+    assert len(held) == 2
+    (_, first_end), (second_start, _) = sorted(held)
+    assert second_start >= first_end, held
