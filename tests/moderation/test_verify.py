@@ -1,0 +1,78 @@
+"""`vidflow verify`: marked, unmarked and tampered files, as a report and as an exit code."""
+
+# Fixtures are imported from provenance_fixtures and named again as test arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
+
+from moderation.provenance import ProvenanceReport, encode_h264
+from moderation.verify import verify_file
+from vidflow.cli import main
+
+
+def test_stamped_video_verifies_as_marked(
+    stamped: tuple[Path, ProvenanceReport], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, report = stamped
+    result = verify_file(path)
+    assert result.status == "marked"
+    assert result.watermark.payload == make_job().content_hash[:8] == report.watermark.payload
+    assert result.watermark.frames_agreeing >= result.watermark.frames_read // 2
+    assert result.c2pa.valid and result.label_present
+    assert main(["verify", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "marked"
+    assert main(["verify", str(path)]) == 0
+    assert "found, job " + report.watermark.payload in capsys.readouterr().out
+
+
+def test_unmarked_video_verifies_as_unmarked(clip: np.ndarray, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.mp4"
+    encode_h264(clip, 16, plain)
+    result = verify_file(plain)
+    assert (result.status, result.watermark.found, result.c2pa.present) == (
+        "unmarked", False, False,
+    )  # fmt: skip
+    assert not result.label_present
+    assert main(["verify", str(plain)]) == 1
+
+
+def test_tampered_video_verifies_as_tampered(
+    stamped: tuple[Path, ProvenanceReport], tmp_path: Path
+) -> None:
+    path, _ = stamped
+    tampered = tmp_path / "tampered.mp4"
+    shutil.copy(path, tampered)
+    data = bytearray(tampered.read_bytes())
+    mdat = data.find(b"mdat")
+    for offset in range(mdat + 64, mdat + 4096, 97):  # change the picture, not the manifest
+        data[offset] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    result = verify_file(tampered)
+    assert result.status == "tampered" and result.c2pa.errors
+    assert main(["verify", "--json", str(tampered)]) == 2
+
+
+def test_a_missing_file_is_its_own_exit_code(tmp_path: Path) -> None:
+    assert main(["verify", str(tmp_path / "nothing.mp4")]) == 3
+
+
+def test_an_edited_manifest_claim_verifies_as_tampered(
+    stamped: tuple[Path, ProvenanceReport], tmp_path: Path
+) -> None:
+    path, _ = stamped
+    data = path.read_bytes()
+    job_hash = make_job().content_hash.encode()
+    assert job_hash in data
+    forged = tmp_path / "forged.mp4"
+    forged.write_bytes(data.replace(job_hash, job_hash[::-1]))  # claim another job
+    result = verify_file(forged)
+    assert result.status == "tampered" and not result.c2pa.valid
+    assert main(["verify", str(forged)]) == 2
