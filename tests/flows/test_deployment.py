@@ -94,12 +94,20 @@ def test_deployment_runs_through_a_real_server_and_worker(
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     (prompts / "lake.yaml").write_text("prompt: a calm lake at dawn\nnum_frames: 9\nsteps: 2\n")
+    # The README's set-up commands, for a host with one GPU.
     run(server_env, "work-pool", "create", "gpu", "--type", "process")
+    run(server_env, "work-pool", "set-concurrency-limit", "gpu", "1")
+    run(server_env, "gcl", "create", GPU_LIMIT, "--limit", "1")
     run(server_env, "--no-prompt", "deploy", "--name", "tiny-demo")
+    # One worker per GPU, as the README starts them; here one for a GPU this CPU lacks.
+    worker_env = server_env | {
+        "VIDFLOW_GPUS": "0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     worker_log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [*PREFECT, "worker", "start", "--pool", "gpu", "--limit", "1", "--name", "gpu-0"],
-        env=server_env, cwd=REPO, stdout=worker_log, stderr=subprocess.STDOUT,
+        ["bash", str(REPO / "scripts" / "start-gpu-workers.sh"), "gpu"],
+        env=worker_env, cwd=REPO, stdout=worker_log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -109,6 +117,7 @@ def test_deployment_runs_through_a_real_server_and_worker(
     finally:
         stop(worker)
         worker_log.close()
+    assert "worker for GPU 0" in (tmp_path / "worker.log").read_text()
     published = tmp_path / "artifacts" / "published"
     manifest = Manifest.model_validate_json((published / "lake.json").read_text())
     assert manifest.status == "published" and manifest.job["preset"] == "tiny"
