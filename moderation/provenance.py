@@ -75,10 +75,14 @@ def encode_h264(frames: np.ndarray[Any, Any], fps: int, path: Path) -> None:
 
 
 class Stamper:
-    """Built once per batch: the label style and the C2PA signer."""
+    """Built once per batch: the label style and the C2PA signer.
 
-    def __init__(self, settings: Settings) -> None:
-        self.label = LabelStyle(text=settings.label_text) if settings.label_enabled else None
+    `label_style` sets the label's corner, size and opacity; its text is `settings.label_text`.
+    """
+
+    def __init__(self, settings: Settings, label_style: LabelStyle | None = None) -> None:
+        style = (label_style or LabelStyle()).model_copy(update={"text": settings.label_text})
+        self.label = style if settings.label_enabled else None
         self.credentials = load_credentials(settings)
         self.signer = Mp4Signer(self.credentials)
 

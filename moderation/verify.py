@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import imageio_ffmpeg
 import numpy as np
 from pydantic import BaseModel, Field
 
 from moderation.c2pa_sign import C2paStatus, read_c2pa
-from moderation.label import LabelStyle, label_score
+from moderation.label import Corner, LabelStyle, label_score
 from moderation.watermark import DECODE_FRAMES, WatermarkReading, read_video
+from vidflow.settings import get_settings
 
 # Correlation of the label's glyph shape with the corner's luma above which it is present.
 LABEL_PRESENT = 0.5
+# Label heights (share of the frame height) searched besides the style's own.
+LABEL_SIZES = (0.05, 0.07, 0.1)
 EXIT_CODES = {"marked": 0, "unmarked": 1, "tampered": 2}
 
 
@@ -30,8 +33,11 @@ class VerifyReport(BaseModel):
     )
     watermark: WatermarkReading
     c2pa: C2paStatus
-    label_present: bool = Field(description="The visible label was found in its corner.")
-    label_score: float = Field(description="Correlation of the label's glyphs with the corner.")
+    label_present: bool = Field(description="The visible label was found in a corner.")
+    label_corner: Corner | None = Field(None, description="Where the label was found.")
+    label_score: float = Field(
+        description="Best correlation of the label's glyphs with a corner's luma (1: exact)."
+    )
     frames_total: int = Field(description="Frames in the video; a sample of them is decoded.")
 
 
@@ -48,10 +54,27 @@ def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
 
 
 def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
+    """Read all three marks; a manifest that fails validation outweighs everything else.
+
+    A forged or edited manifest is the one finding a user must not miss, so it decides the
+    status even when the watermark is still found.
+    """
     frames, total = read_frames(path, DECODE_FRAMES)
     watermark = read_video(frames)
     c2pa = read_c2pa(path)
-    score = label_score(frames, style or LabelStyle()) if len(frames) else 0.0
+    style = style or LabelStyle(text=get_settings().label_text)
+    # The label may sit in any corner at any of the usual sizes, whatever the style says.
+    scores = {
+        (corner, share): label_score(
+            frames, style.model_copy(update={"corner": corner, "height_share": share})
+        )
+        if len(frames)
+        else 0.0
+        for corner in get_args(Corner)
+        for share in sorted({style.height_share, *LABEL_SIZES})
+    }
+    corner, _ = best = max(scores, key=lambda key: scores[key])
+    score = scores[best]
     if c2pa.present and not c2pa.valid:
         status: Literal["marked", "unmarked", "tampered"] = "tampered"
     elif watermark.found or c2pa.valid:
@@ -64,6 +87,7 @@ def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
         watermark=watermark,
         c2pa=c2pa,
         label_present=score >= LABEL_PRESENT,
+        label_corner=corner if score >= LABEL_PRESENT else None,
         label_score=round(score, 3),
         frames_total=total,
     )
@@ -96,7 +120,10 @@ def _print_report(report: VerifyReport) -> None:
     else:
         table.add_row("C2PA manifest", "none")
     table.add_row(
-        "visible label", f"{'present' if report.label_present else 'absent'} ({report.label_score})"
+        "visible label",
+        f"present, {report.label_corner} ({report.label_score})"
+        if report.label_present
+        else f"absent ({report.label_score})",
     )
     Console().print(table)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
+from moderation.label import LabelStyle
 from moderation.provenance import ProvenanceReport, Stamper
 from moderation.verify import verify_file
 from moderation.watermark import PAYLOAD_BITS
@@ -49,6 +50,17 @@ def test_label_can_be_turned_off(clip: np.ndarray, tmp_path: Path) -> None:
     assert report.label is None
     result = verify_file(tmp_path / "plain.mp4")
     assert result.status == "marked" and not result.label_present
+
+
+def test_label_style_places_the_label_and_verify_finds_it_there(
+    clip: np.ndarray, tmp_path: Path
+) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache", label_text="Made by AI")
+    stamper = Stamper(settings, LabelStyle(corner="top-left", height_share=0.1))
+    report = stamper.stamp(clip[:9], 16, tmp_path / "top.mp4", make_job())
+    assert report.label == "Made by AI"
+    result = verify_file(tmp_path / "top.mp4", LabelStyle(text="Made by AI"))
+    assert result.label_present and result.label_corner == "top-left"
 
 
 def test_a_failed_signing_leaves_the_previous_video_and_no_partial_file(
