@@ -14,7 +14,7 @@ flipped (2^4 candidates): a one-bit error from compression is repaired, and a ch
 stays below one in a million reads (16 / 2^24) for each way of reading (see below).
 
 The DWT-DCT-SVD blocks are tied to the pixel grid and its quantised singular values to the
-luma scale, so a platform that crops and scales back, or brightens, moves every bit. When
+U plane's scale, so a platform that crops and scales back, or brightens, moves every bit. When
 the frames as given carry no payload, decoding undoes a few common edits (centred crops of
 10%, 5% and 20%; a gain of +-20%) and votes again. Each extra reading adds one more chance
 of a false match (at most 6 x 16 / 2^24 per video in all), so the list stays short.
