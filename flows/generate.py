@@ -21,12 +21,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
+    create_table_artifact,
     update_progress_artifact,
 )
 from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field
 
-from flows.reporting import append_github_summary, markdown_summary
+from flows.deploy import gpu_slot
+from flows.reporting import append_github_summary, job_rows, markdown_summary
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
 from moderation.policy import load_policy
@@ -179,20 +181,22 @@ def _generate_and_publish(
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
     stamper = Stamper(settings)
-    results = run_batch(
-        [job for job, _ in jobs],
-        work_dir,
-        cache_dir=settings.cache_dir,
-        timeout_s=settings.generation_timeout_s,
-    )
-    try:
-        for _ in range(len(jobs)):
-            result = next_generated(results)
-            job, verdict = by_hash[result.job_hash]
-            yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
-    finally:
-        results.close()  # stops the child if the loop ended early
-        shutil.rmtree(work_dir, ignore_errors=True)
+    # One GPU slot for the whole batch: runs from GitHub and from Prefect workers queue here.
+    with gpu_slot():
+        results = run_batch(
+            [job for job, _ in jobs],
+            work_dir,
+            cache_dir=settings.cache_dir,
+            timeout_s=settings.generation_timeout_s,
+        )
+        try:
+            for _ in range(len(jobs)):
+                result = next_generated(results)
+                job, verdict = by_hash[result.job_hash]
+                yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
+        finally:
+            results.close()  # stops the child if the loop ended early
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 @flow(name="generate-videos")
@@ -269,5 +273,6 @@ def generate_videos(
         logger.info("gallery: %s", gallery)
     summary = markdown_summary(report)
     create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
+    create_table_artifact(job_rows(report), key="vidflow-jobs", description="vidflow jobs")
     append_github_summary(summary)
     return report
