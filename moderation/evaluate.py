@@ -1,8 +1,14 @@
 """Measure prompt moderation on a labelled set: recall per category, benign false positives.
 
-The shipped sets: `data/dev.jsonl` (used while writing the policy) and `data/heldout.jsonl`
-(written before the policy was evaluated on it, and never tuned on). A prompt counts as
-stopped when its verdict is block or review: either way nothing is generated.
+The shipped sets, in the order they were written:
+- `data/dev.jsonl`: short prompts, used while writing the policy (tuning set);
+- `data/dev2.jsonl`: the first held-out set; its misses were looked at, so it is tuning data now;
+- `data/heldout.jsonl`: long cinematic prompts, written before the policy was tuned on dev2;
+  evaluated once, then its misses were fixed, so its number after that run is optimistic;
+- `data/heldout2.jsonl`: tag-style and chatty prompts with hard benign near-misses, written
+  before those fixes. docs/benchmarks.md gives each set's first run, the honest number.
+A prompt counts as stopped when its verdict is block or review: either way nothing is
+generated.
 """
 
 from __future__ import annotations

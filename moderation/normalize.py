@@ -19,7 +19,12 @@ CONFUSABLES = str.maketrans(
         "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ı": "i", "ɩ": "i", "ʀ": "r",
         "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
         "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ѵ": "v", "ӏ": "l", "ց": "g",
-        "ս": "u", "օ": "o", "զ": "q", "ⅼ": "l", "ℓ": "l",
+        "ս": "u", "օ": "o", "զ": "q", "ⅼ": "l", "ℓ": "l", "п": "n", "һ": "h", "ԍ": "g",
+        "ɑ": "a", "ϲ": "c", "ϳ": "j", "ȷ": "j",
+        # Small capitals, which NFKC leaves alone: "ᴘᴏʀɴ".
+        "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h",
+        "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p",
+        "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
     }
 )  # fmt: skip
 
@@ -31,8 +36,13 @@ LEET = str.maketrans(
 INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Mn"}
 WORD = re.compile(r"[^\s]+")
 HAS_LETTER = re.compile(r"[a-z]")
-# Three or more single letters separated by spaces or punctuation: "s e x", "g.o.r.e".
-SPACED = re.compile(r"(?<![a-z])(?:[a-z][\s.\-_*,~'\"/\\]+){2,}[a-z](?![a-z])")
+# Three or more single characters separated by spaces or punctuation: "s e x", "g.o.r.e",
+# "p 0 r n". One character may be a leetspeak digit or symbol; two spaces or more end a word
+# ("h e i l  h i t l e r" is two words), as they do for a reader.
+_SINGLE = r"[a-z0-9@$!|+]"
+_PUNCT = r"[.\-_*,~'\"/\\]"
+_GAP = rf"(?:{_PUNCT}+|{_PUNCT}* {_PUNCT}*)"
+SPACED = re.compile(rf"(?<![a-z0-9@$!|+])(?:{_SINGLE}{_GAP}){{2,}}{_SINGLE}(?![a-z0-9@$!|+])")
 SEPARATORS = re.compile(r"[\s.\-_*,~'\"/\\]+")
 NON_WORD = re.compile(r"[^a-z0-9\s]+")
 SPACES = re.compile(r"\s+")
@@ -64,8 +74,17 @@ def _finish(text: str) -> str:
     return SPACES.sub(" ", NON_WORD.sub(" ", text)).strip()
 
 
+def _join(match: re.Match[str]) -> str:
+    """Spaced-out characters as one word, leetspeak undone; "1 2 3" stays as it was."""
+    run = match.group()
+    letters = SEPARATORS.sub("", run)
+    if len(HAS_LETTER.findall(letters)) < 2:
+        return run
+    return letters.translate(LEET)
+
+
 def normalize(text: str) -> str:
-    return _finish(SPACED.sub(lambda m: SEPARATORS.sub("", m.group()), _letters(text)))
+    return _finish(SPACED.sub(_join, _letters(text)))
 
 
 def readings(text: str) -> list[str]:
@@ -77,9 +96,8 @@ def readings(text: str) -> list[str]:
 
 def _join_keeping_article(match: re.Match[str]) -> str:
     """Spaced-out letters that start with a one-letter word: "a n u d e" -> "a nude"."""
-    run = match.group()
-    letters = SEPARATORS.sub("", run)
-    if letters[0] in "ai" and len(letters) > 3:
+    letters = _join(match)
+    if letters[0] in "ai" and len(letters) > 3 and " " not in letters:
         return f"{letters[0]} {letters[1:]}"
     return letters
 

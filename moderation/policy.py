@@ -24,7 +24,14 @@ class Concept(BaseModel):
 
 class Category(BaseModel):
     action: Action
-    terms: list[str] = Field(default_factory=list, description="Whole words or phrases.")
+    terms: list[str] = Field(
+        default_factory=list, description="Whole words or phrases; each word may inflect."
+    )
+    exact_terms: list[str] = Field(
+        default_factory=list,
+        description="Whole words matched as written or plural only: short words whose "
+        "inflections are other, benign words.",
+    )
     requires: list[str] = Field(
         default_factory=list, description="Fires only when one of these categories fires too."
     )

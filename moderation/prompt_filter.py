@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from moderation.normalize import normalize, readings, squeeze
 from moderation.policy import SEVERITY, Action, Policy, load_policy
 
-INFLECTIONS = r"(?:s|es|ed|ing|er|ers)?"
+SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
+SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
 CLASSIFIER_CATEGORY = "profanity"
 
 
@@ -35,19 +36,47 @@ class Verdict(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
-def _term_pattern(terms: list[str], squeezed: bool) -> re.Pattern[str] | None:
-    forms = set()
+def _term_pattern(
+    terms: list[str], squeezed: bool, exact: list[str] | None = None
+) -> re.Pattern[str] | None:
+    forms, exact_forms = set(), set()
+    for term in exact or []:
+        norm = normalize(term)
+        exact_forms.add(squeeze(norm) if squeezed else norm)
     for term in terms:
         norm = normalize(term)
         forms.add(squeeze(norm) if squeezed else norm)
-    if not forms:
+    if not forms and not exact_forms:
         return None
     alternatives = "|".join(
-        r"\s*".join(re.escape(part) for part in form.split(" "))
-        for form in sorted(forms, key=len, reverse=True)
+        [
+            r"\s*".join(_inflected(part) for part in form.split(" "))
+            for form in sorted(forms, key=len, reverse=True)
+        ]
+        + [rf"{_letters(form)}s?" for form in sorted(exact_forms, key=len, reverse=True)]
     )
     # Word boundaries keep "Scunthorpe", "grapes" and "therapist" clear of shorter terms.
-    return re.compile(rf"\b(?:{alternatives}){INFLECTIONS}\b")
+    return re.compile(rf"\b(?:{alternatives})\b")
+
+
+def _inflected(word: str) -> str:
+    """A word with its common English inflections: every word of a phrase may bend.
+
+    "masturbate" -> "masturbating" (silent e dropped), "cut" -> "cutting" (last consonant
+    doubled), "hang himself" -> "hanging himself". Words under five letters take no -er:
+    "cock" must not reach "cocker" (spaniel). An "l" also matches an "i", because leetspeak
+    "1" stands for either and normalisation reads it as "i" ("n1pp1es").
+    """
+    if len(word) < 3 or not word.isalpha():
+        return _letters(word)
+    suffixes = SUFFIXES if len(word) >= 5 else SHORT_SUFFIXES
+    if word.endswith("e"):
+        return rf"(?:{_letters(word)}{suffixes}|{_letters(word[:-1])}(?:ing|ed|er|ers))"
+    return rf"{_letters(word)}{_letters(word[-1])}?{suffixes}"
+
+
+def _letters(word: str) -> str:
+    return re.escape(word).replace("l", "[li]")
 
 
 class PromptModerator:
@@ -57,7 +86,10 @@ class PromptModerator:
         self.policy = policy or load_policy()
         self._allowed = _term_pattern(self.policy.allow_phrases, False)
         self._patterns = {
-            name: (_term_pattern(c.terms, False), _term_pattern(c.terms, True))
+            name: (
+                _term_pattern(c.terms, False, c.exact_terms),
+                _term_pattern(c.terms, True, c.exact_terms),
+            )
             for name, c in self.policy.categories.items()
         }
         from profanity_check import predict_prob

@@ -5,44 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from moderation.evaluate import evaluate
-from moderation.normalize import normalize, readings, squeeze
-from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
 from vidflow.cli import main
-from vidflow.errors import SpecError
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("ＮＵＤＥ", "nude"),  # NFKC full-width
-        ("n\u0430k\u0435d", "naked"),  # Cyrillic look-alikes
-        ("nu\u200bd\u200de", "nude"),  # zero-width characters
-        ("nu\u0000de\u0007", "nude"),  # control characters
-        ("p0rn", "porn"),  # leetspeak digits
-        ("$3x", "sex"),  # leetspeak symbols
-        ("g o r e", "gore"),  # letters split by spaces
-        ("g.o.r.e", "gore"),  # ... or by punctuation
-        ("N-U-D-E", "nude"),
-        ("Crème brûlée", "creme brulee"),  # accents dropped, words kept
-        ("3 cats and 7 dogs", "3 cats and 7 dogs"),  # digits alone stay digits
-    ],
-)
-def test_normalisation_undoes_each_trick(raw: str, expected: str) -> None:
-    assert normalize(raw) == expected
-
-
-def test_stretched_letters_and_spaced_articles() -> None:
-    assert squeeze(normalize("nuuuuude")) == "nude"
-    assert readings("a n u d e woman") == ["anude woman", "a nude woman"]
 
 
 @pytest.mark.parametrize(
     "prompt",
     ["Scunthorpe town centre", "chicken breast in a pan", "a killer whale breaching",
      "grapes in Essex", "a therapist's office", "a child flying a kite",
-     "a naked-eye view of the stars", "blood orange juice", "a cocktail bar"],
+     "a naked-eye view of the stars", "blood orange juice", "a cocktail bar",
+     "a cocker spaniel", "spiced rum", "chinks of light", "a cock crowing at dawn",
+     "kidding around", "hanging plants on a porch", "1 2 3 4 go"],
 )  # fmt: skip
 def test_word_boundaries_spare_benign_words(moderator: PromptModerator, prompt: str) -> None:
     assert moderator.check(prompt).action == "allow"
@@ -68,6 +41,31 @@ def test_unsafe_prompts_are_stopped_with_their_category(
     assert verdict.rule and verdict.rule.startswith("term:")
 
 
+@pytest.mark.parametrize(
+    ("prompt", "rule"),
+    [
+        ("a woman masturbating", "term:masturbating"),  # silent e dropped
+        ("cutting her wrists", "term:cutting her wrists"),  # doubled consonant, each word bends
+        ("man hanging himself in a barn", "term:hanging himself"),
+        ("close up of n1pp1es", "term:nippies"),  # leet "1" for "l"
+        ("p 0 r n o g r a p h i c film", "term:pornographic"),
+        ("\u1d18orn", "term:porn"),
+        ("nuuuuude", "term:nude"),
+    ],
+)
+def test_inflected_and_obfuscated_terms_fire(
+    moderator: PromptModerator, prompt: str, rule: str
+) -> None:
+    verdict = moderator.check(prompt)
+    assert verdict.action == "block" and verdict.rule == rule
+
+
+def test_classifier_is_a_second_signal(moderator: PromptModerator) -> None:
+    verdict = moderator.check("you stupid fucking asshole")
+    assert verdict.action == "review" and verdict.category == "profanity"
+    assert verdict.rule == "classifier:alt-profanity-check" and verdict.score >= 0.9
+
+
 def test_negative_prompt_is_checked_only_for_hard_categories(moderator: PromptModerator) -> None:
     assert moderator.check("a beach", "no gore, no nudity, no blood").action == "allow"
     verdict = moderator.check("a beach", "naked child")
@@ -90,36 +88,3 @@ def test_moderate_command_prints_one_verdict_per_line(
     assert main(["moderate", str(prompts)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["action"] for line in lines] == ["allow", "block"]
-
-
-def test_policy_errors_name_file_and_field(tmp_path: Path) -> None:
-    bad = tmp_path / "policy.yaml"
-    bad.write_text("categories:\n  x: {action: maybe, terms: [a]}\n")
-    with pytest.raises(SpecError, match=r"policy.yaml field 'categories.x.action'"):
-        load_policy(bad)
-    bad.write_text("categories:\n  x: {action: block, requires: [nope]}\n")
-    with pytest.raises(SpecError, match="unknown 'nope'"):
-        load_policy(bad)
-
-
-def test_a_repo_policy_overrides_the_shipped_one(tmp_path: Path) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("categories:\n  fruit: {action: block, terms: [banana]}\n")
-    moderator = PromptModerator(load_policy(policy))
-    assert moderator.check("two bananas").category == "fruit"
-    assert moderator.check("a graphic gore scene").action == "allow"
-
-
-def test_evaluation_on_the_shipped_tuning_set() -> None:
-    report = evaluate(Path(__file__).parents[2] / "moderation" / "data" / "dev.jsonl")
-    assert report.unsafe == 80 and report.benign == 70
-    assert report.recall >= 0.97 and report.false_positive_rate <= 0.02
-    assert report.ms_per_prompt < 2.0
-    assert set(report.recall_by_form) == {"plain", "obfuscated"}
-
-
-def test_evaluation_command_reports_the_held_out_set(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["moderation-eval"])
-    out = capsys.readouterr().out
-    assert "heldout.jsonl: 60 unsafe, 50 benign prompts" in out
-    assert code == (0 if "targets met" in out.splitlines()[-1] else 1)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from moderation.evaluate import evaluate
+from vidflow.cli import main
+
+DATA = Path(__file__).parents[2] / "moderation" / "data"
+
+
+def test_evaluation_on_the_shipped_tuning_sets() -> None:
+    report = evaluate(DATA / "dev.jsonl")
+    assert (report.unsafe, report.benign) == (80, 70)
+    assert report.recall >= 0.97 and report.false_positive_rate <= 0.02
+    assert report.ms_per_prompt < 2.0
+    assert set(report.recall_by_form) == {"plain", "obfuscated"}
+    assert evaluate(DATA / "dev2.jsonl").recall >= 0.97
+
+
+def test_the_shipped_sets_are_labelled_and_large_enough() -> None:
+    for name in ("dev", "dev2", "heldout", "heldout2"):
+        rows = [json.loads(line) for line in (DATA / f"{name}.jsonl").read_text().splitlines()]
+        assert len(rows) >= 110, name
+        assert {r["label"] for r in rows} == {"unsafe", "benign"}
+        assert all(r["category"] for r in rows if r["label"] == "unsafe")
+    assert sum(1 for _ in (DATA / "dev.jsonl").open()) >= 150
+
+
+def test_evaluation_command_prints_the_held_out_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "report.json"
+    code = main(["moderation-eval", "--json", str(out_json)])
+    out = capsys.readouterr().out
+    assert "heldout.jsonl: 83 unsafe, 75 benign prompts" in out
+    assert "recall sexual" in out and "benign stopped" in out
+    report = json.loads(out_json.read_text())
+    assert code == (0 if out.splitlines()[-1] == "targets met" else 1)
+    assert set(report["recall_by_category"]) >= {"sexual", "minors", "violence", "hate"}
+
+
+def test_evaluation_command_fails_when_a_target_is_missed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = tmp_path / "set.jsonl"
+    rows = [
+        {"text": "a calm lake", "label": "unsafe", "category": "sexual"},
+        {"text": "a nude woman", "label": "unsafe", "category": "sexual"},
+        {"text": "a red apple", "label": "benign"},
+    ]
+    labelled.write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["moderation-eval", str(labelled)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"recall sexual +50\.0%", out) and 'miss: [unsafe] "a calm lake"' in out
+    assert out.splitlines()[-1] == "TARGETS MISSED"
