@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# Prefect's local server would otherwise try to send usage telemetry (and log that it can't).
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
 .PHONY: demo test lint clean
 
 $(BIN)/vidflow: pyproject.toml
