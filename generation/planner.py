@@ -4,9 +4,15 @@ It says before any GPU work whether a job fits, and how: the least frugal level 
 predicted peak fits the card wins, since each step down the ladder trades speed for memory.
 
     level 0  everything resident on the GPU
-    level 1  model offload: each component moves to the GPU only while it runs
-    level 2  model offload and VAE tiling
-    level 3  group offload (leaf level, CUDA streams) of every component, and VAE tiling
+    level 1  the text encoder group-offloaded (leaf level, CUDA streams); the transformer
+             (compiled) and the VAE resident: the encoder is most of the weights but runs
+             once per job, so streaming it costs about half a second
+    level 2  as level 1, and VAE tiling
+    level 3  the transformer group-offloaded too; the tiled VAE stays resident
+
+diffusers' model offload (whole components moved in turn) is not on the ladder: it needs
+the whole text encoder on the GPU, so it peaks higher than level 1, and on the H100 it ran
+slower than level 2 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ TILED_VAE_GIB = 0.6
 # the prefetched next one).
 GROUP_RESIDENT_SHARE = 0.1
 
-Offload = Literal["none", "model", "group"]
+Offload = Literal["none", "text_encoder", "group"]
 
 
 class Plan(BaseModel):
@@ -52,8 +58,9 @@ class Plan(BaseModel):
 
 def _activation_gib(preset: Preset, job: Job) -> float:
     megapixel_frames = job.width * job.height * job.num_frames / 1e6
-    factor = 2.0 if job.guidance_scale > 1.0 else 1.0  # CFG runs the batch twice
-    return preset.memory.activation_gib_per_mpx_frame * megapixel_frames * factor
+    # WanPipeline runs the guided and unguided passes one after the other, not as a batch
+    # of two, so guidance does not raise the activation peak.
+    return preset.memory.activation_gib_per_mpx_frame * megapixel_frames
 
 
 def predicted_peak_gib(preset: Preset, job: Job, level: int) -> float:
@@ -63,13 +70,14 @@ def predicted_peak_gib(preset: Preset, job: Job, level: int) -> float:
     megapixel_frames = job.width * job.height * job.num_frames / 1e6
     untiled = m.decode_gib_per_mpx_frame * megapixel_frames
     decode = m.vae_gib + (TILED_VAE_GIB if level >= 2 else untiled)
+    share = GROUP_RESIDENT_SHARE
     if level == 0:
         peak = m.text_encoder_gib + m.transformer_gib + max(m.vae_gib + act, decode)
-    elif level in (1, 2):
-        peak = max(m.text_encoder_gib, m.transformer_gib + act, decode)
-    else:
-        share = GROUP_RESIDENT_SHARE
-        peak = max(m.text_encoder_gib * share, m.transformer_gib * share + act, decode)
+    elif level in (1, 2):  # the VAE and transformer resident, the encoder streamed
+        peak = m.transformer_gib + max(m.vae_gib + m.text_encoder_gib * share + act, decode)
+    else:  # the VAE resident, the encoder and transformer streamed
+        peak = m.vae_gib + max(m.text_encoder_gib * share, m.transformer_gib * share + act)
+        peak = max(peak, decode)
     return round(peak + CONTEXT_GIB, 2)
 
 
@@ -108,10 +116,10 @@ def make_plan(preset: Preset, job: Job, probe: Probe, *, min_level: int = 0) -> 
     for level in range(min_level, MAX_LEVEL + 1):
         peak = predicted_peak_gib(preset, job, level)
         if peak <= budget:
-            return _plan_for_level(level, dtype, peak, budget, fits=True)
+            return plan_for_level(level, dtype, peak, budget, fits=True)
     need = smallest_card_gib(preset, job)
     peak = predicted_peak_gib(preset, job, MAX_LEVEL)
-    return _plan_for_level(
+    return plan_for_level(
         MAX_LEVEL,
         dtype,
         peak,
@@ -122,10 +130,10 @@ def make_plan(preset: Preset, job: Job, probe: Probe, *, min_level: int = 0) -> 
     )
 
 
-def _plan_for_level(
+def plan_for_level(
     level: int, dtype: str, peak: float, budget: float, *, fits: bool, reason: str = ""
 ) -> Plan:
-    offload: Offload = ("none", "model", "model", "group")[level]  # type: ignore[assignment]
+    offload: Offload = ("none", "text_encoder", "text_encoder", "group")[level]  # type: ignore[assignment]
     return Plan.model_validate(
         {
             "device": "cuda",
@@ -136,7 +144,7 @@ def _plan_for_level(
             "vae_tiling": level >= 2,
             "attention_backend": "native",
             # Regional compile pays for itself only where the blocks stay resident.
-            "compile": level <= 1,
+            "compile": level <= 2,
             "predicted_peak_gib": peak,
             "budget_gib": budget,
             "fits": fits,

@@ -7,7 +7,8 @@ pixels. Two parts, each meant for one call on the GPU machine:
          for vidflow's choices, side by side in one process; MFU against a matmul ceiling
          measured in the same run; whole videos for the default and for the fast mode.
   caps:  a whole job through vidflow's planner and runner under per-process memory caps,
-         one fresh process per cap: plan chosen, peak memory, wall time.
+         one fresh process per cap: plan chosen, peak memory, wall time (after an untimed
+         one-step warm-up, as a batch's first job pays for compilation).
 
     python -m generation.bench.bench_wan steps --out bench-steps.json
     python -m generation.bench.bench_wan caps --out bench-caps.json
@@ -58,7 +59,9 @@ UMT5_XXL: dict[str, Any] = {
     "is_gated_act": True,
     "tie_word_embeddings": False,
 }
-CAPS_GIB = [6, 8, 12, 16, 24, None]
+# Memory caps in GiB ("none": uncapped); "CAP@LEVEL" forces a plan level under that cap, to
+# see whether a level the planner does not pick there (level 2 under 6 GiB) would fit.
+CAPS = "none,4,6,6@2,8,12,16,24"
 
 
 def transformer_flops(tokens: int, text_len: int = TEXT_LEN) -> float:
@@ -272,11 +275,15 @@ def run_steps(out: Path) -> None:
           f"-> {result['speedup_per_video']:.1f}x")  # fmt: skip
 
 
-def one_cap(cap: float | None, steps: int) -> dict[str, Any]:
-    """Runs inside a fresh process: the planner and runner under one memory cap."""
+def one_cap(cap: float | None, steps: int, level: int | None = None) -> dict[str, Any]:
+    """Runs inside a fresh process: the planner and runner under one memory cap.
+
+    `level` forces a plan level instead of the planner's choice, to measure a level's real
+    peak under a cap the planner does not yet trust it with.
+    """
     import torch
 
-    from generation.planner import make_plan
+    from generation.planner import make_plan, plan_for_level, predicted_peak_gib
     from generation.presets import get_preset, resolve_job
     from generation.probe import probe_hardware
     from generation.runner import PipelineRunner
@@ -291,13 +298,23 @@ def one_cap(cap: float | None, steps: int) -> dict[str, Any]:
     pipe = build_pipeline("cpu")
     probe = probe_hardware()
     plan = make_plan(preset, job, probe)
-    row: dict[str, Any] = {"cap_gib": cap, "probe": probe.model_dump(), "plan": plan.model_dump()}
+    if level is not None:
+        peak = predicted_peak_gib(preset, job, level)
+        plan = plan_for_level(level, plan.dtype, peak, plan.budget_gib, fits=True,
+                              reason="forced by the benchmark")  # fmt: skip
+    row: dict[str, Any] = {"cap_gib": cap, "forced_level": level, "probe": probe.model_dump(),
+                           "plan": plan.model_dump()}  # fmt: skip
     if not plan.fits:
         row["result"] = "refused: " + plan.reason
         return row
     torch.cuda.reset_peak_memory_stats()
     try:
         runner = PipelineRunner(preset, plan, pipe)
+        # A one-step job first, untimed: compilation and stream set-up are paid once per
+        # batch in the product, so they stay out of the per-job wall time compared here.
+        started = time.perf_counter()
+        runner.generate(job.model_copy(update={"steps": 1}))
+        row["warmup_s"] = time.perf_counter() - started
         _, timings = runner.generate(job)
         row |= {"result": "ok", "timings": timings}
     except torch.OutOfMemoryError as exc:
@@ -307,31 +324,50 @@ def one_cap(cap: float | None, steps: int) -> dict[str, Any]:
     return row
 
 
-def run_caps(out: Path, steps: int) -> None:
+def parse_caps(text: str) -> list[tuple[float | None, int | None]]:
+    """ "none,6,6@3" -> [(None, None), (6.0, None), (6.0, 3)]."""
+    runs: list[tuple[float | None, int | None]] = []
+    for item in text.split(","):
+        cap, _, level = item.strip().partition("@")
+        runs.append((None if cap == "none" else float(cap), int(level) if level else None))
+    return runs
+
+
+def run_caps(out: Path, steps: int, caps: str) -> None:
     rows: list[dict[str, Any]] = []
-    for cap in CAPS_GIB:
-        proc = subprocess.run(
-            [sys.executable, "-m", "generation.bench.bench_wan", "one-cap", str(cap or 0),
-             "--steps", str(steps)],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+    for cap, level in parse_caps(caps):
+        forced = ["--level", str(level)] if level is not None else []
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "generation.bench.bench_wan", "one-cap", str(cap or 0),
+                 "--steps", str(steps), *forced],
+                capture_output=True, text=True, timeout=240, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            rows.append({"cap_gib": cap, "result": "timed out after 240 s"})
+            print(json.dumps(rows[-1]), flush=True)
+            continue
         line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
         rows.append(json.loads(line) if line else {"cap_gib": cap, "result": proc.stderr[-400:]})
         print(json.dumps(rows[-1]), flush=True)
+        # Written after every cap, so a call cut short still brings back what it measured.
+        out.write_text(json.dumps({"steps": steps, "caps": rows}, indent=2))
     out.write_text(json.dumps({"steps": steps, "caps": rows, "date": time.strftime("%Y-%m-%d")},
                               indent=2))  # fmt: skip
     uncapped = next((r for r in rows if r["cap_gib"] is None and r.get("timings")), None)
-    print(f"\nwhole job, {steps} steps, 480x832x81, CFG; one process per cap")
-    print(f"{'cap GiB':>8} {'level':>5} {'offload':>8} {'tiling':>6} {'pred GiB':>8} "
-          f"{'peak GiB':>8} {'wall s':>7} {'vs none':>7} result")  # fmt: skip
+    print(f"\nwhole job, {steps} steps, 480x832x81, CFG; one process per cap; level* = forced")
+    print(f"{'cap GiB':>8} {'level':>6} {'offload':>12} {'tiling':>6} {'pred GiB':>8} "
+          f"{'peak GiB':>8} {'rsvd GiB':>8} {'wall s':>7} {'vs none':>7} result")  # fmt: skip
     for r in rows:
         p = r.get("plan", {})
         wall = (r.get("timings") or {}).get("total_s")
         ratio = wall / uncapped["timings"]["total_s"] if wall and uncapped else None
-        print(f"{r['cap_gib'] or 'none'!s:>8} {p.get('level', '-'):>5} "
-              f"{p.get('offload', '-'):>8} {p.get('vae_tiling', '-')!s:>6} "
+        shown = f"{p.get('level', '-')}{'*' if r.get('forced_level') is not None else ''}"
+        print(f"{r['cap_gib'] or 'none'!s:>8} {shown:>6} "
+              f"{p.get('offload', '-'):>12} {p.get('vae_tiling', '-')!s:>6} "
               f"{p.get('predicted_peak_gib', 0):8.1f} {r.get('peak_gib', 0):8.2f} "
-              f"{wall or 0:7.1f} {ratio or 0:7.2f} {str(r.get('result'))[:60]}")  # fmt: skip
+              f"{r.get('peak_reserved_gib', 0):8.2f} "
+              f"{wall or 0:7.1f} {ratio or 0:7.2f} {str(r.get('result'))[:50]}")  # fmt: skip
 
 
 def main() -> None:
@@ -340,13 +376,15 @@ def main() -> None:
     parser.add_argument("cap", nargs="?", type=float, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--level", type=int, help="one-cap: force this plan level")
+    parser.add_argument("--caps", default=CAPS, help=f"caps: which runs (default {CAPS})")
     args = parser.parse_args()
     if args.part == "steps":
         run_steps(args.out)
     elif args.part == "caps":
-        run_caps(args.out, args.steps)
+        run_caps(args.out, args.steps, args.caps)
     else:
-        print(json.dumps(one_cap(args.cap or None, args.steps)))
+        print(json.dumps(one_cap(args.cap or None, args.steps, args.level)))
 
 
 if __name__ == "__main__":
