@@ -26,20 +26,34 @@ logger = logging.getLogger(__name__)
 NUDITY = "nudity"
 
 
+class DetectorResult(BaseModel):
+    """What one detector saw in one video."""
+
+    name: str = Field(description="'clip' (open_clip zero-shot) or 'nudenet'.")
+    model: str = Field(description="Model name, with its pretrained tag or checkpoint.")
+    calibrated: bool = Field(description="Whether its scores mean what the thresholds assume.")
+    decides: bool = Field(description="Whether its scores can flag the video.")
+    scores: dict[str, float] = Field(description="Category -> max score over sampled frames.")
+    seconds: float = Field(description="Wall time of this detector on the sampled frames.")
+
+
 class SafetyReport(BaseModel):
     """Per-category scores of one video (max over sampled frames) and the decision."""
 
-    flagged: bool
-    flagged_categories: list[str] = Field(default_factory=list)
+    flagged: bool = Field(description="True: quarantine the video, never publish it.")
+    flagged_categories: list[str] = Field(
+        default_factory=list, description="Categories at or above their threshold."
+    )
     calibrated: bool = Field(description="False when CLIP has random weights.")
     scores: dict[str, float] = Field(description="Category -> max score over frames.")
     thresholds: dict[str, float] = Field(description="Category -> threshold used.")
-    clip_model: str
-    clip_pretrained: str | None
-    detector: str = "nudenet"
-    frames_scored: int
-    frame_indices: list[int]
-    seconds: float
+    detectors: list[DetectorResult] = Field(description="Each detector's scores and cost.")
+    clip_model: str = Field(description="open_clip model name.")
+    clip_pretrained: str | None = Field(description="Checkpoint or tag; None: random weights.")
+    detector: str = Field("nudenet", description="The shipped NSFW detector.")
+    frames_scored: int = Field(description="How many frames were scored.")
+    frame_indices: list[int] = Field(description="Which frames: first, last, evenly between.")
+    seconds: float = Field(description="Wall time of the whole scoring.")
 
 
 def sample_indices(num_frames: int, count: int) -> list[int]:
@@ -76,16 +90,15 @@ class SafetyScorer:
         )
         self.model = model.eval()
         self.preprocess = preprocess
-        self.concepts: list[tuple[str, float]] = [
-            (name, concept.threshold)
+        # (category, index of the concept in that category): thresholds are read from the
+        # policy at scoring time, so a test or an operator can change them without
+        # re-embedding the texts.
+        self.concepts: list[tuple[str, int]] = [
+            (name, index)
             for name, category in self.policy.categories.items()
-            for concept in category.concepts
+            for index in range(len(category.concepts))
         ]
-        texts = [
-            concept.text
-            for category in self.policy.categories.values()
-            for concept in category.concepts
-        ]
+        texts = [self.policy.categories[name].concepts[i].text for name, i in self.concepts]
         tokenizer = open_clip.get_tokenizer(model_name)
         with torch.inference_mode():
             embeddings = self.model.encode_text(tokenizer(texts)) if texts else torch.empty(0)
@@ -101,20 +114,21 @@ class SafetyScorer:
             frames=settings.safety_frames,
         )
 
-    def _clip_scores(self, frames: list[np.ndarray]) -> dict[str, float]:
+    def _clip_scores(self, frames: list[np.ndarray]) -> dict[tuple[str, int], float]:
+        """(category, concept index) -> best cosine similarity over the frames."""
         from PIL import Image
 
-        if not self.concepts:
+        if not self.concepts or not frames:
             return {}
         batch = torch.stack([self.preprocess(Image.fromarray(f)) for f in frames])
         with torch.inference_mode():
             images = torch.nn.functional.normalize(self.model.encode_image(batch).float(), dim=-1)
         similarity = images @ self.concept_embeddings.T  # [frames, concepts]
         best = similarity.max(dim=0).values.tolist()
-        scores: dict[str, float] = {}
-        for (category, _), value in zip(self.concepts, best, strict=True):
-            scores[category] = max(scores.get(category, -1.0), round(float(value), 4))
-        return scores
+        return {
+            concept: round(float(value), 4)
+            for concept, value in zip(self.concepts, best, strict=True)
+        }
 
     def _nudity_score(self, frames: list[np.ndarray]) -> float:
         labels = set(self.policy.nudity.labels)
@@ -127,24 +141,55 @@ class SafetyScorer:
         return round(best, 4)
 
     def score(self, video: np.ndarray[Any, Any]) -> SafetyReport:
+        """Score uint8 RGB frames [T, H, W, 3]; flagged when a deciding detector fires."""
         started = time.perf_counter()
         indices = sample_indices(len(video), self.frames)
         frames = [np.asarray(video[i]) for i in indices]
-        scores = self._clip_scores(frames)
+        clip = self._clip_scores(frames)
+        # A category's video-level score is its best concept's margin over that concept's
+        # threshold, reported as the similarity of that concept and its own threshold.
+        scores: dict[str, float] = {}
         thresholds: dict[str, float] = {}
-        for category, threshold in self.concepts:
-            thresholds[category] = min(thresholds.get(category, 1.0), threshold)
-        flagged = [c for c, s in scores.items() if s >= thresholds[c]] if self.calibrated else []
+        for (category, index), similarity in clip.items():
+            threshold = self.policy.categories[category].concepts[index].threshold
+            if (
+                category not in scores
+                or similarity - threshold > scores[category] - (thresholds[category])
+            ):
+                scores[category], thresholds[category] = similarity, threshold
+        clip_seconds = time.perf_counter() - started
+        # Random CLIP weights would flag at random: recorded, never deciding.
+        flagged = [c for c, v in scores.items() if v >= thresholds[c]] if self.calibrated else []
+        nudity_started = time.perf_counter()
         scores[NUDITY] = self._nudity_score(frames)
         thresholds[NUDITY] = self.policy.nudity.threshold
         if scores[NUDITY] >= thresholds[NUDITY]:
             flagged.append(NUDITY)
+        detectors = [
+            DetectorResult(
+                name="clip",
+                model=f"{self.model_name}:{self.pretrained or 'random'}",
+                calibrated=self.calibrated,
+                decides=self.calibrated,
+                scores={c: v for c, v in scores.items() if c != NUDITY},
+                seconds=round(clip_seconds, 4),
+            ),
+            DetectorResult(
+                name="nudenet",
+                model="nudenet:320n",
+                calibrated=True,
+                decides=True,
+                scores={NUDITY: scores[NUDITY]},
+                seconds=round(time.perf_counter() - nudity_started, 4),
+            ),
+        ]
         return SafetyReport(
             flagged=bool(flagged),
             flagged_categories=flagged,
             calibrated=self.calibrated,
             scores=scores,
             thresholds=thresholds,
+            detectors=detectors,
             clip_model=self.model_name,
             clip_pretrained=self.pretrained,
             frames_scored=len(frames),

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from moderation.policy import Concept, load_policy
-from moderation.safety import SafetyScorer, sample_indices
+from moderation.policy import Concept, Policy, load_policy
+from moderation.safety import SafetyReport, SafetyScorer, sample_indices
+from vidflow.settings import Settings
+
+# The smallest open_clip config that still tokenises offline with its bundled BPE vocab:
+# builds in a few seconds on this CPU. The flow's default (ViT-B-32) runs the same code.
+MODEL = "ViT-S-32"
 
 
 def test_frames_are_sampled_first_last_and_between() -> None:
@@ -21,37 +26,82 @@ def video() -> np.ndarray:
     return np.random.default_rng(0).integers(60, 200, (17, 224, 224, 3), dtype=np.uint8)
 
 
-def test_random_clip_is_recorded_uncalibrated_and_never_quarantines(video: np.ndarray) -> None:
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy()
+
+
+@pytest.fixture(scope="module")
+def random_scorer(policy: Policy) -> SafetyScorer:
+    return SafetyScorer(policy, model_name=MODEL, pretrained=None, frames=4)
+
+
+@pytest.fixture(scope="module")
+def calibrated_scorer(tmp_path_factory: pytest.TempPathFactory) -> SafetyScorer:
+    """A scorer from a local checkpoint file: the path a real pretrained model takes here."""
+    import open_clip
+
+    checkpoint = tmp_path_factory.mktemp("clip") / "clip.pt"
+    torch.save(open_clip.create_model(MODEL, pretrained=None).state_dict(), checkpoint)
     policy = load_policy()
-    for category in policy.categories.values():
+    policy.categories["violence"].concepts = [Concept(text="a gory scene", threshold=1.0)]
+    return SafetyScorer(policy, model_name=MODEL, pretrained=str(checkpoint), frames=2)
+
+
+def test_random_clip_is_recorded_uncalibrated_and_never_quarantines(
+    random_scorer: SafetyScorer, video: np.ndarray
+) -> None:
+    for category in random_scorer.policy.categories.values():
         for concept in category.concepts:
             concept.threshold = -1.0  # every concept "fires"...
-    report = SafetyScorer(policy, frames=4).score(video)
+    try:
+        report = random_scorer.score(video)
+    finally:
+        random_scorer.policy = load_policy()
     assert report.calibrated is False and report.flagged is False  # ...but cannot decide
     assert report.frames_scored == 4 and report.frame_indices == [0, 5, 11, 16]
     assert {"violence", "sexual", "nudity"} <= set(report.scores)
+    assert report.thresholds["violence"] == -1.0
+    clip, nudenet = report.detectors
+    assert (clip.name, clip.decides, clip.model) == ("clip", False, f"{MODEL}:random")
+    assert (nudenet.name, nudenet.decides, nudenet.calibrated) == ("nudenet", True, True)
 
 
 def test_a_calibrated_checkpoint_flags_through_the_policy_threshold(
-    video: np.ndarray, tmp_path: Path
+    calibrated_scorer: SafetyScorer, video: np.ndarray
 ) -> None:
-    import open_clip
-
-    checkpoint = tmp_path / "clip.pt"
-    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), checkpoint)
-    policy = load_policy()
-    policy.categories["violence"].concepts = [Concept(text="a gory scene", threshold=-1.0)]
-    report = SafetyScorer(policy, pretrained=str(checkpoint), frames=2).score(video)
+    assert calibrated_scorer.score(video).flagged is False  # threshold 1.0: never reached
+    calibrated_scorer.policy.categories["violence"].concepts[0].threshold = -1.0
+    report = calibrated_scorer.score(video)
     assert report.calibrated is True and report.flagged is True
     assert report.flagged_categories == ["violence"]
-    policy.categories["violence"].concepts = [Concept(text="a gory scene", threshold=1.0)]
-    assert SafetyScorer(policy, pretrained=str(checkpoint), frames=2).score(video).flagged is False
+    assert report.scores["violence"] >= report.thresholds["violence"] == -1.0
 
 
-def test_nudity_detector_decides_on_its_own_threshold(video: np.ndarray) -> None:
-    policy = load_policy()
-    report = SafetyScorer(policy, frames=2).score(video)
-    assert report.scores["nudity"] < policy.nudity.threshold and not report.flagged
-    policy.nudity.threshold = 0.0
-    forced = SafetyScorer(policy, frames=2).score(video)
+def test_nudity_detector_decides_on_its_own_threshold(
+    random_scorer: SafetyScorer, video: np.ndarray
+) -> None:
+    report = random_scorer.score(video)
+    assert report.scores["nudity"] < random_scorer.policy.nudity.threshold
+    assert not report.flagged
+    random_scorer.policy.nudity.threshold = 0.0
+    try:
+        forced = random_scorer.score(video)
+    finally:
+        random_scorer.policy = load_policy()
     assert forced.flagged and forced.flagged_categories == ["nudity"]
+
+
+def test_report_json_round_trips(random_scorer: SafetyScorer, video: np.ndarray) -> None:
+    report = random_scorer.score(video[:1])
+    assert report.frame_indices == [0]
+    assert SafetyReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_scorer_is_built_from_settings(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  x: {action: block, terms: [a]}\n")
+    settings = Settings(policy_path=policy, safety_model=MODEL, safety_frames=3)
+    scorer = SafetyScorer.from_settings(settings)
+    assert (scorer.model_name, scorer.pretrained, scorer.frames) == (MODEL, None, 3)
+    assert scorer.policy.source == str(policy) and scorer.concepts == []
