@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -109,3 +110,12 @@ def test_one_prompt_alone_is_moderated_within_two_ms(moderator: PromptModerator)
         rounds.append((time.perf_counter() - started) / 20)
     assert min(rounds) < 0.002
     assert moderator.check_many([]) == []
+
+
+def test_moderate_command_reads_stdin_and_exits_zero_when_all_allowed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a calm lake\nchicken breast in a pan\n"))
+    assert main(["moderate", "-"]) == 0
+    verdicts = [Verdict.model_validate_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert [v.normalized_text for v in verdicts] == ["a calm lake", "chicken breast in a pan"]
