@@ -31,6 +31,7 @@ from flows.deploy import gpu_slot
 from flows.reporting import append_github_summary, job_rows, markdown_summary
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
+from moderation.label import LabelStyle
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
 from moderation.provenance import ProvenanceReport, Stamper
@@ -180,7 +181,14 @@ def _generate_and_publish(
     work_dir.mkdir(parents=True, exist_ok=True)
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
-    stamper = Stamper(settings)
+    stamper = Stamper(
+        settings,
+        LabelStyle(
+            corner=settings.label_corner,
+            height_share=settings.label_height_share,
+            opacity=settings.label_opacity,
+        ),
+    )
     # One GPU slot for the whole batch: runs from GitHub and from Prefect workers queue here.
     with gpu_slot():
         results = run_batch(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,13 @@ class Settings(BaseSettings):
     default_preset: str = Field("tiny", description="Model preset for jobs that name none.")
     label_text: str = Field("AI-generated", description="Visible label drawn on every video.")
     label_enabled: bool = True
+    label_corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = Field(
+        "bottom-right", description="Corner of the visible label."
+    )
+    label_height_share: float = Field(
+        0.07, gt=0, le=0.5, description="Label font size / frame height."
+    )
+    label_opacity: float = Field(0.9, gt=0, le=1, description="Label opacity, 1 = opaque.")
     policy_path: Path | None = Field(
         None, description="Moderation policy YAML; default: the one shipped with vidflow."
     )
