@@ -93,7 +93,10 @@ def _generate_group(
                 if frugal is None or attempt > 0:
                     break
                 plan = frugal
-        report.put(result.model_copy(update={"plan": plan.model_dump()}).model_dump_json())
+        # The plan as predicted, and the job's peaks as measured, side by side in the manifest.
+        measured = runner.last_peak_gib if runner is not None and result.error is None else {}
+        planned = plan.model_dump() | ({"measured_peak_gib": measured} if measured else {})
+        report.put(result.model_copy(update={"plan": planned}).model_dump_json())
     if runner is not None:
         runner.close()
 

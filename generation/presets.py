@@ -37,8 +37,10 @@ class PresetMemory(BaseModel):
     activation_gib_per_mpx_frame: float = Field(
         description="Transformer activation peak per million pixels per frame of the video."
     )
-    decode_gib_per_mpx_frame: float = Field(
-        description="Untiled VAE decode peak per million pixels per frame of the video."
+    decode_gib_per_mpx: float = Field(
+        description="VAE decode working memory per million pixels decoded at once (the "
+        "frame, or one tile): the VAE decodes a latent frame at a time, so frames add only "
+        "their output."
     )
 
 

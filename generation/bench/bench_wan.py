@@ -275,6 +275,177 @@ def run_steps(out: Path) -> None:
           f"-> {result['speedup_per_video']:.1f}x")  # fmt: skip
 
 
+def attention_kernels() -> list[dict[str, Any]]:
+    """TFLOP/s of one self-attention call at the step's shape, per SDPA backend."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    tokens, heads, dim = (
+        latent_tokens(),
+        WAN_1_3B["num_attention_heads"],
+        WAN_1_3B["attention_head_dim"],
+    )
+    rows: list[dict[str, Any]] = []
+    for batch in (1, 2):
+        # diffusers passes [B, S, H, D] and SDPA reads it transposed, as here.
+        q, k, v = (torch.randn(batch, tokens, heads, dim, device="cuda", dtype=torch.bfloat16)
+                   .transpose(1, 2) for _ in range(3))  # fmt: skip
+        flops = 4 * batch * heads * tokens * tokens * dim
+        for name, backend in [("default", None), ("flash", SDPBackend.FLASH_ATTENTION),
+                              ("cudnn", SDPBackend.CUDNN_ATTENTION),
+                              ("efficient", SDPBackend.EFFICIENT_ATTENTION)]:  # fmt: skip
+
+            def call(backend: Any = backend, q: Any = q, k: Any = k, v: Any = v) -> None:
+                if backend is None:
+                    torch.nn.functional.scaled_dot_product_attention(q, k, v)
+                else:
+                    with sdpa_kernel(backend):
+                        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+            try:
+                times = cuda_time(call, repeat=5, warmup=2)
+            except Exception as exc:  # noqa: BLE001 - a backend that cannot run is reported
+                rows.append({"batch": batch, "backend": name, "error": str(exc)[:200]})
+                continue
+            median = sorted(times)[len(times) // 2]
+            rows.append({"batch": batch, "backend": name, "ms": median * 1000,
+                         "tflops": flops / median / 1e12})  # fmt: skip
+        print(json.dumps(rows[-4:]), flush=True)
+    return rows
+
+
+def kernel_profile(step: Any) -> dict[str, Any]:
+    """Where one step's GPU time goes: kernels grouped as attention, matmul and the rest."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    kernels = [(e.key, e.device_time_total / 1e6) for e in prof.key_averages()
+               if e.device_time_total > 0]  # fmt: skip
+    groups: dict[str, float] = {"attention": 0.0, "matmul": 0.0, "other": 0.0}
+    for name, seconds in kernels:
+        low = name.lower()
+        if any(t in low for t in ("flash", "fmha", "attention", "sdpa", "cudnn")):
+            groups["attention"] += seconds
+        elif any(t in low for t in ("gemm", "nvjet", "xmma", "cutlass", "matmul", "sm90")):
+            groups["matmul"] += seconds
+        else:
+            groups["other"] += seconds
+    top = sorted(kernels, key=lambda k: -k[1])[:15]
+    return {"groups_s": groups, "top": [{"kernel": n[:120], "s": t} for n, t in top]}
+
+
+def vae_tiles() -> list[dict[str, Any]]:
+    """Decode time and peak memory of one 480x832x81 latent per VAE tiling."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    with torch.device("meta"):
+        vae: Any = AutoencoderKLWan()
+    vae = _randomize(vae.to_empty(device="cuda").float()).eval()
+    latents = torch.randn(1, 16, (FRAMES - 1) // 4 + 1, HEIGHT // 8, WIDTH // 8, device="cuda")
+    rows = []
+    for name, tile in [
+        ("diffusers default tiles", {}),
+        ("4 tiles, 32 px overlap", {"tile_sample_min_height": 272, "tile_sample_stride_height": 240,
+                                    "tile_sample_min_width": 464, "tile_sample_stride_width": 416}),
+        ("2 tiles, full height", {"tile_sample_min_height": 480, "tile_sample_stride_height": 480,
+                                  "tile_sample_min_width": 464, "tile_sample_stride_width": 416}),
+        ("untiled", None),
+    ]:  # fmt: skip
+        if tile is None:
+            vae.disable_tiling()
+        else:
+            vae.use_tiling = False
+            vae.tile_sample_min_height = vae.tile_sample_min_width = 256
+            vae.tile_sample_stride_height = vae.tile_sample_stride_width = 192
+            vae.enable_tiling(**tile)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        with torch.inference_mode():
+            times = cuda_time(lambda: vae.decode(latents, return_dict=False), repeat=2, warmup=1)
+        row = {"tiling": name, "tile": tile, "s": min(times),
+               "peak_above_weights_gib": (torch.cuda.max_memory_allocated() - base) / 2**30}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    vae.to("meta")
+    torch.cuda.empty_cache()
+    return rows
+
+
+def run_explore(out: Path) -> None:
+    """Where the per-step time goes, what exact changes buy, and what VAE tiles cost."""
+    import torch
+
+    torch._dynamo.config.automatic_dynamic_shapes = False  # a batch of 2 gets its own graph
+    torch._dynamo.config.cache_size_limit = 16
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+                              "device": torch.cuda.get_device_name()}  # fmt: skip
+    result["matmul_tflops"] = matmul_ceiling()
+    result["attention"] = attention_kernels()
+    result["vae_tiles"] = vae_tiles()
+    out.write_text(json.dumps(result, indent=2))
+    pipe = build_pipeline("cuda")
+    transformer = pipe.transformer
+    latents = torch.randn(1, 16, (FRAMES - 1) // 4 + 1, HEIGHT // 8, WIDTH // 8, device="cuda",
+                          dtype=torch.bfloat16)  # fmt: skip
+    cond = torch.randn(1, TEXT_LEN, 4096, device="cuda", dtype=torch.bfloat16)
+    uncond = torch.randn_like(cond)
+    timestep = torch.tensor([500.0], device="cuda")
+    both_latents, both_text = torch.cat([latents, latents]), torch.cat([cond, uncond])
+
+    @torch.inference_mode()
+    def guided_step() -> None:
+        transformer(latents, timestep, cond, return_dict=False)
+        transformer(latents, timestep, uncond, return_dict=False)
+
+    @torch.inference_mode()
+    def batched_step() -> None:
+        transformer(both_latents, timestep.expand(2), both_text, return_dict=False)
+
+    flops = 2 * transformer_flops(latent_tokens())
+    rows = []
+
+    def measure(name: str, step: Any) -> None:
+        started = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        first = time.perf_counter() - started
+        times = cuda_time(step, repeat=5, warmup=1)
+        median = sorted(times)[len(times) // 2]
+        rows.append({"variant": name, "s_per_step": median, "all_s": times, "first_call_s": first,
+                     "tflops": flops / median / 1e12, "mfu": flops / median / 1e12 / result["matmul_tflops"]})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+        result["steps"] = rows
+        out.write_text(json.dumps(result, indent=2))
+
+    measure("diffusers default (native SDPA)", guided_step)
+    result["profile_default"] = kernel_profile(guided_step)
+    transformer.compile_repeated_blocks(fullgraph=True)
+    measure("regional compile", guided_step)
+    result["profile_compiled"] = kernel_profile(guided_step)
+    measure("regional compile, CFG as one batch of 2", batched_step)
+    transformer.fuse_qkv_projections()
+    measure("regional compile, fused QKV", guided_step)
+    measure("regional compile, fused QKV, CFG batch of 2", batched_step)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\n{result['device']}, matmul {result['matmul_tflops']:.0f} TFLOP/s")
+    for a in result["attention"]:
+        print(
+            f"attention b{a['batch']} {a['backend']:10} "
+            + (f"{a['ms']:8.1f} ms {a['tflops']:5.0f} TFLOP/s" if "ms" in a else a["error"][:60])
+        )
+    for t in result["vae_tiles"]:
+        print(f"VAE {t['tiling']:28} {t['s']:6.2f} s {t['peak_above_weights_gib']:6.2f} GiB")
+    for key in ("profile_default", "profile_compiled"):
+        print(key, {k: round(v, 3) for k, v in result[key]["groups_s"].items()})
+    for r in rows:
+        print(f"{r['variant']:45} {r['s_per_step']:7.3f} s/step {r['mfu']:6.1%}")
+
+
 def one_cap(cap: float | None, steps: int, level: int | None = None) -> dict[str, Any]:
     """Runs inside a fresh process: the planner and runner under one memory cap.
 
@@ -283,7 +454,7 @@ def one_cap(cap: float | None, steps: int, level: int | None = None) -> dict[str
     """
     import torch
 
-    from generation.planner import make_plan, plan_for_level, predicted_peak_gib
+    from generation.planner import level_peak, make_plan, plan_for_level
     from generation.presets import get_preset, resolve_job
     from generation.probe import probe_hardware
     from generation.runner import PipelineRunner
@@ -299,8 +470,8 @@ def one_cap(cap: float | None, steps: int, level: int | None = None) -> dict[str
     probe = probe_hardware()
     plan = make_plan(preset, job, probe)
     if level is not None:
-        peak = predicted_peak_gib(preset, job, level)
-        plan = plan_for_level(level, plan.dtype, peak, plan.budget_gib, fits=True,
+        peak, tile = level_peak(preset, job, level, plan.budget_gib)
+        plan = plan_for_level(level, plan.dtype, peak, plan.budget_gib, fits=True, vae_tile=tile,
                               reason="forced by the benchmark")  # fmt: skip
     row: dict[str, Any] = {"cap_gib": cap, "forced_level": level, "probe": probe.model_dump(),
                            "plan": plan.model_dump()}  # fmt: skip
@@ -316,7 +487,7 @@ def one_cap(cap: float | None, steps: int, level: int | None = None) -> dict[str
         runner.generate(job.model_copy(update={"steps": 1}))
         row["warmup_s"] = time.perf_counter() - started
         _, timings = runner.generate(job)
-        row |= {"result": "ok", "timings": timings}
+        row |= {"result": "ok", "timings": timings, "phase_peak_gib": runner.last_peak_gib}
     except torch.OutOfMemoryError as exc:
         row["result"] = f"OOM: {exc}"[:200]
     row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
@@ -341,10 +512,10 @@ def run_caps(out: Path, steps: int, caps: str) -> None:
             proc = subprocess.run(
                 [sys.executable, "-m", "generation.bench.bench_wan", "one-cap", str(cap or 0),
                  "--steps", str(steps), *forced],
-                capture_output=True, text=True, timeout=240, check=False,
+                capture_output=True, text=True, timeout=420, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
-            rows.append({"cap_gib": cap, "result": "timed out after 240 s"})
+            rows.append({"cap_gib": cap, "result": "timed out after 420 s"})
             print(json.dumps(rows[-1]), flush=True)
             continue
         line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
@@ -372,7 +543,7 @@ def run_caps(out: Path, steps: int, caps: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["steps", "caps", "one-cap"])
+    parser.add_argument("part", choices=["steps", "explore", "caps", "one-cap"])
     parser.add_argument("cap", nargs="?", type=float, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     parser.add_argument("--steps", type=int, default=8)
@@ -381,6 +552,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.part == "steps":
         run_steps(args.out)
+    elif args.part == "explore":
+        run_explore(args.out)
     elif args.part == "caps":
         run_caps(args.out, args.steps, args.caps)
     else:

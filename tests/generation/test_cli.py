@@ -16,6 +16,7 @@ def test_presets_lists_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plan_for_a_hypothetical_card(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--preset", "wan2.1-t2v-1.3b", "--vram-gib", "6"]) == 0
     plan = json.loads(capsys.readouterr().out.split(":\n", 1)[1])
-    assert (plan["offload"], plan["vae_tiling"], plan["fits"]) == ("group", True, True)
+    assert (plan["offload"], plan["park_transformer"], plan["fits"]) == ("text_encoder", True, True)
+    assert plan["vae_tile"]["tile_sample_min_height"] == 480
     assert main(["plan", "--preset", "wan2.1-t2v-14b", "--vram-gib", "8"]) == 1
     assert "smallest card that would fit" in capsys.readouterr().out
