@@ -15,17 +15,29 @@ stays below one in a million reads (16 / 2^24) for each way of reading (see belo
 
 The DWT-DCT-SVD blocks are tied to the pixel grid and its quantised singular values to the
 U plane's scale, so a platform that crops and scales back, or brightens, moves every bit. When
-the frames as given carry no payload, decoding undoes a few common edits (centred crops of
-10%, 5% and 20%; a gain of +-20%) and votes again. Each extra reading adds one more chance
-of a false match (at most 6 x 16 / 2^24 per video in all), so the list stays short.
+the frames as given carry no payload, decoding undoes a few common edits and votes again.
+Crops: a centred crop of 5%, 10% or 20% cuts a whole number of pixels per side, rounded one
+way or the other, and a pixel off scrambles the bits, so every margin that could be meant is
+scored on a few frames by how far their bit shares sit from one half, and the best
+CROP_READINGS are voted; the mirrored border the undo fills in is left out of the vote.
+Gains: +-20%. Scoring checks no payload, so only the votes count as readings: 1 as given,
+CROP_READINGS = 3 crops and 2 gains, at most 6 x 16 / 2^24 (about 6 in a million) chances
+of a false match per unmarked video.
+
+Embedding and decoding run frame by frame on a thread pool: numpy's batched SVD and OpenCV
+release the GIL, and threads scaled as well as processes without copying frames between
+them (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -47,11 +59,16 @@ PLANE = 1
 STEP = SCALES[PLANE]
 BLOCK = 4
 DECODE_FRAMES = 24
-# Edits undone, in this order, when decoding the frames as given finds nothing: centred
-# crops (share of width and height cut off in total, scaled back to the frame size) and
-# brightness gains. Each gain undone also catches gains within about 5% of it (measured).
+# Edits undone when decoding the frames as given finds nothing: centred crops (share of
+# width and height cut off in total, scaled back to the frame size), then brightness gains.
+# Each gain undone also catches gains within about 5% of it (measured).
 CROP_SEARCH = (0.10, 0.05, 0.20)
 GAIN_SEARCH = (1.2, 0.8)
+# Crop margins are ranked on this many frames; the best CROP_READINGS are voted on all.
+SCORE_FRAMES = 4
+CROP_READINGS = 3
+# Fewer frames than this per worker run in the calling thread: a pool costs more than it saves.
+FRAMES_PER_WORKER = 4
 # Least-certain voted bits tried flipped when the check fails (2^REPAIR_BITS candidates).
 REPAIR_BITS = 4
 
@@ -156,24 +173,73 @@ class FrameWatermarker:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def embed_video(frames: np.ndarray[Any, Any], identifier_hex: str) -> np.ndarray[Any, Any]:
-    """A copy of `frames` (uint8 RGB [T, H, W, 3]) with the payload in every frame."""
+def default_workers() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def map_frames(
+    function: Callable[[_In], _Out], items: Sequence[_In], workers: int | None = None
+) -> list[_Out]:
+    """`function` over `items` in order, on up to `workers` threads (default: every core)."""
+    workers = min(workers or default_workers(), len(items) // FRAMES_PER_WORKER)
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="watermark") as pool:
+        return list(pool.map(function, items))
+
+
+def embed_video(
+    frames: np.ndarray[Any, Any], identifier_hex: str, workers: int | None = None
+) -> np.ndarray[Any, Any]:
+    """A copy of `frames` (uint8 RGB [T, H, W, 3]) with the payload in every frame.
+
+    Frames are marked on up to `workers` threads (default: every core); few frames run in
+    the calling thread.
+    """
     check_size(frames.shape[2], frames.shape[1])
     marker = FrameWatermarker(identifier_hex)
-    return np.stack([marker.embed(frame) for frame in frames])
+    return np.stack(map_frames(marker.embed, list(frames), workers))
 
 
-def decode_frame_bits(frame_rgb: np.ndarray[Any, Any]) -> list[int]:
-    """One frame's bits: the share of each bit's blocks reading 1, thresholded as imwatermark."""
+def _bit_shares(frame_rgb: np.ndarray[Any, Any], border: tuple[int, int]) -> Any:
+    """Share of each bit's blocks reading 1, leaving out blocks within `border` pixels
+    (top/bottom, left/right) of the edge."""
     approx, _ = _approximation(_yuv(frame_rgb))
     blocks = _blocks(approx)
     largest = np.linalg.svd(DCT @ blocks @ DCT.T, compute_uv=False)[:, 0]
     ones = (largest % STEP > STEP * 0.5).astype(np.float64)
     position = np.arange(len(blocks)) % PAYLOAD_BITS
-    share = np.bincount(position, weights=ones, minlength=PAYLOAD_BITS) / np.bincount(
-        position, minlength=PAYLOAD_BITS
+    cols = approx.shape[1] // BLOCK
+    row, col = np.divmod(np.arange(len(blocks)), cols)
+    # A block covers 2 * BLOCK pixels of the frame (the Haar approximation halves it).
+    skip_rows, skip_cols = (math.ceil(margin / (2 * BLOCK)) for margin in border)
+    keep = (
+        (row >= skip_rows)
+        & (row < len(blocks) // cols - skip_rows)
+        & (col >= skip_cols)
+        & (col < cols - skip_cols)
     )
-    return [int(bit) for bit in share * 255 > 127]
+    counts = np.bincount(position[keep], minlength=PAYLOAD_BITS)
+    ones_per_bit = np.bincount(position[keep], weights=ones[keep], minlength=PAYLOAD_BITS)
+    return ones_per_bit / np.maximum(counts, 1)
+
+
+def decode_frame_bits(
+    frame_rgb: np.ndarray[Any, Any], border: tuple[int, int] = (0, 0)
+) -> list[int]:
+    """One frame's bits: the share of each bit's blocks reading 1, thresholded as imwatermark.
+
+    `border`: pixels at the top and bottom, left and right whose blocks are not read (filler
+    that an undone crop put there); (0, 0) reads every block, as imwatermark does.
+    """
+    return [int(bit) for bit in _bit_shares(frame_rgb, border) * 255 > 127]
 
 
 def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[str | None, Any]:
@@ -190,16 +256,36 @@ def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[s
     return None, voted
 
 
-def uncrop(frame_rgb: np.ndarray[Any, Any], share: float) -> np.ndarray[Any, Any]:
-    """Undo a centred crop of `share` that was scaled back to the frame size.
+def uncrop(frame_rgb: np.ndarray[Any, Any], margin: tuple[int, int]) -> np.ndarray[Any, Any]:
+    """Undo a centred crop of `margin` pixels per side (top and bottom, left and right) that
+    was scaled back to the frame size.
 
-    The picture shrinks to where it was before the crop; the lost border is mirrored in, so
-    it decodes as noise rather than as a hard edge.
+    The picture shrinks to where it was before the crop; the lost border is mirrored in
+    (decoding leaves it out).
     """
     height, width = frame_rgb.shape[:2]
-    dy, dx = round(height * share / 2), round(width * share / 2)
+    dy, dx = margin
     inner = cv2.resize(frame_rgb, (width - 2 * dx, height - 2 * dy), interpolation=cv2.INTER_AREA)
     return cv2.copyMakeBorder(inner, dy, dy, dx, dx, cv2.BORDER_REFLECT)
+
+
+def crop_margins(height: int, width: int) -> list[tuple[float, tuple[int, int]]]:
+    """Every (share, per-side margin in pixels) a centred crop of CROP_SEARCH could have cut:
+    each side's margin rounded down or up."""
+    candidates: dict[tuple[int, int], float] = {}
+    for share in CROP_SEARCH:
+        rows = {math.floor(height * share / 2), math.ceil(height * share / 2)}
+        cols = {math.floor(width * share / 2), math.ceil(width * share / 2)}
+        for margin in sorted((dy, dx) for dy in rows for dx in cols):
+            candidates.setdefault(margin, share)
+    return [(share, margin) for margin, share in candidates.items()]
+
+
+def _crop_score(frames: Sequence[np.ndarray[Any, Any]], margin: tuple[int, int]) -> float:
+    """How far the bit shares sit from one half after undoing `margin`: near 0 when the
+    blocks are scrambled, towards 0.5 when the payload is back in place."""
+    shares = [_bit_shares(uncrop(frame, margin), margin) for frame in frames]
+    return float(np.mean(np.abs(np.asarray(shares) - 0.5)))
 
 
 def ungain(frame_rgb: np.ndarray[Any, Any], gain: float) -> np.ndarray[Any, Any]:
@@ -226,22 +312,48 @@ def _vote(per_frame: list[list[int]], undone: str | None) -> WatermarkReading:
     )
 
 
-def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
+def _undo_and_decode(
+    undo: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], border: tuple[int, int]
+) -> Callable[[np.ndarray[Any, Any]], list[int]]:
+    return lambda frame: decode_frame_bits(undo(frame), border)
+
+
+def read_video(
+    frames: Iterable[np.ndarray[Any, Any]], workers: int | None = None
+) -> WatermarkReading:
     """Vote across the frames given (already sampled by the caller), then across edits undone.
 
-    The reading returned when nothing is found is the one of the frames as given.
+    Frames are decoded on up to `workers` threads (default: every core). The reading
+    returned when nothing is found is the one of the frames as given.
     """
     usable = [f for f in frames if f.shape[0] * f.shape[1] >= MIN_PIXELS]
     if not usable:
         return WatermarkReading(found=False, frames_read=0, frames_agreeing=0, bit_confidence=0.5)
-    first = _vote([decode_frame_bits(f) for f in usable], None)
+    first = _vote(map_frames(decode_frame_bits, usable, workers), None)
     if first.found:
         return first
-    edits: list[tuple[str, Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]]] = [
-        (f"crop {share:.0%}", partial(uncrop, share=share)) for share in CROP_SEARCH
-    ] + [(f"brightness {gain - 1:+.0%}", partial(ungain, gain=gain)) for gain in GAIN_SEARCH]
-    for name, undo in edits:
-        reading = _vote([decode_frame_bits(undo(f)) for f in usable], name)
+
+    # Crop margins, best scored first: only the CROP_READINGS best are voted.
+    height, width = usable[0].shape[:2]
+    scored = [
+        usable[i]
+        for i in np.linspace(0, len(usable) - 1, min(SCORE_FRAMES, len(usable))).astype(int)
+    ]
+    margins = crop_margins(height, width)
+    scores = map_frames(lambda candidate: _crop_score(scored, candidate[1]), margins, workers)
+    ranked = [margins[i] for i in np.argsort(scores)[::-1][:CROP_READINGS]]
+    edits: list[tuple[str, Callable[[np.ndarray[Any, Any]], list[int]]]] = [
+        (
+            f"crop {share:.0%} ({dy} px off top and bottom, {dx} px off left and right)",
+            _undo_and_decode(partial(uncrop, margin=(dy, dx)), (dy, dx)),
+        )
+        for share, (dy, dx) in ranked
+    ] + [
+        (f"brightness {gain - 1:+.0%}", _undo_and_decode(partial(ungain, gain=gain), (0, 0)))
+        for gain in GAIN_SEARCH
+    ]
+    for name, decode in edits:
+        reading = _vote(map_frames(decode, usable, workers), name)
         if reading.found:
             return reading
     return first

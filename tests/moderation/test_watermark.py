@@ -11,15 +11,17 @@ import pytest
 from imwatermark import WatermarkDecoder, WatermarkEncoder
 from provenance_fixtures import PAYLOAD, clip, marked, noise_clip  # noqa: F401
 
-from moderation.bench.watermark_robustness import ATTACKS
+from moderation.bench.watermark_robustness import ATTACKS, h264
 from moderation.watermark import (
     METHOD,
     PAYLOAD_BITS,
     SCALES,
     FrameWatermarker,
     _repair,
+    crop_margins,
     decode_frame_bits,
     embed_video,
+    map_frames,
     parse_bits,
     payload_bits,
     read_video,
@@ -73,10 +75,33 @@ def test_every_attack_of_the_benchmark(marked: np.ndarray, attack: str) -> None:
 
 def test_decoding_names_the_edit_it_undid(marked: np.ndarray) -> None:
     assert read_video(marked).undone is None
-    assert read_video(ATTACKS["crop 10%"](marked)).undone == "crop 10%"
+    undone = read_video(ATTACKS["crop 10%"](marked)).undone
+    assert undone is not None and undone.startswith("crop 10% (12 px off top and bottom")
 
 
-@pytest.mark.parametrize("attack", ["none", "h264 crf 28", "resize 0.5x and back"])
+@pytest.mark.parametrize("margin", [(12, 12), (13, 13), (12, 13)])
+def test_a_crop_rounded_either_way_is_undone(marked: np.ndarray, margin: tuple[int, int]) -> None:
+    dy, dx = margin
+    cropped = np.stack([cv2.resize(f[dy:-dy, dx:-dx], (256, 256)) for f in marked])
+    reading = read_video(h264(cropped, 23))
+    assert reading.payload == PAYLOAD
+    assert reading.undone is not None and f"{dy} px off top and bottom, {dx} px" in reading.undone
+
+
+def test_crop_margins_round_each_side_both_ways() -> None:
+    candidates = crop_margins(480, 832)
+    margins = {margin: share for share, margin in candidates}
+    assert margins[(24, 41)] == margins[(24, 42)] == 0.10  # 832 * 5% = 41.6 px a side
+    assert margins[(12, 20)] == margins[(12, 21)] == 0.05 and margins[(48, 83)] == 0.20
+    assert len(margins) == len(candidates) == 6  # 480 px divides evenly: one row margin each
+
+
+def test_threads_mark_every_frame_as_one_thread_does(clip: np.ndarray) -> None:
+    assert np.array_equal(embed_video(clip, PAYLOAD, workers=4), embed_video(clip, PAYLOAD, 1))
+    assert map_frames(lambda x: x * 2, list(range(40)), workers=4) == list(range(0, 80, 2))
+
+
+@pytest.mark.parametrize("attack", ["none", "h264 crf 28", "resize 0.5x and back", "crop 10%"])
 def test_noise_like_frames_carry_the_watermark(noise_clip: np.ndarray, attack: str) -> None:
     marked = embed_video(noise_clip, "0badf00d")
     assert read_video(ATTACKS[attack](marked)).payload == "0badf00d"
