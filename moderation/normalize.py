@@ -105,3 +105,12 @@ def _join_keeping_article(match: re.Match[str]) -> str:
 def squeeze(text: str) -> str:
     """Collapse runs of one letter ("kiiilll" -> "kil"), for matching stretched words."""
     return REPEATS.sub(r"\1", text)
+
+
+def spelled_out_runs(text: str) -> list[str]:
+    """Letters spelled out one by one, each run joined ("n u d e k i d s" -> "nudekids").
+
+    A run can hide two words; matching reads these runs without word boundaries.
+    """
+    runs = (_join(m) for m in SPACED.finditer(_letters(text)))
+    return [run for run in runs if " " not in run and len(run) >= 6]

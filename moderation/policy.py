@@ -36,6 +36,11 @@ class Category(BaseModel):
         default_factory=list, description="Fires only when one of these categories fires too."
     )
     check_negative_prompt: bool = Field(False, description="Also check negative prompts.")
+    style_references: bool = Field(
+        False,
+        description="A term followed by 'style', 'inspired' or '-esque', or preceded by "
+        "'style of', does not count (a style named after a person is not that person).",
+    )
     concepts: list[Concept] = Field(default_factory=list, description="For output scoring.")
 
 
@@ -63,6 +68,11 @@ class Policy(BaseModel):
     categories: dict[str, Category]
     allow_phrases: list[str] = Field(
         default_factory=list, description="Benign phrases removed before matching."
+    )
+    benign_contexts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Terms with a common benign sense: a match of the term does not count "
+        'when the prompt also has one of its context words ("great tits" with "bird").',
     )
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
     nudity: NudityRule = Field(default_factory=NudityRule)

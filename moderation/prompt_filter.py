@@ -8,12 +8,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.normalize import normalize, readings, squeeze
+from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
 from moderation.policy import SEVERITY, Action, Policy, load_policy
 
 SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
 SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
 CLASSIFIER_CATEGORY = "profanity"
+STYLE_AFTER = re.compile(r"\s*(?:style|inspired|esque)\b")
+STYLE_BEFORE = re.compile(r"\bstyle of\s*$")
 
 
 class Reason(BaseModel):
@@ -38,7 +40,7 @@ class Verdict(BaseModel):
 
 
 def _term_pattern(
-    terms: list[str], squeezed: bool, exact: list[str] | None = None
+    terms: list[str], squeezed: bool, exact: list[str] | None = None, *, bounded: bool = True
 ) -> re.Pattern[str] | None:
     forms, exact_forms = set(), set()
     for term in exact or []:
@@ -57,7 +59,7 @@ def _term_pattern(
         + [rf"{_letters(form)}s?" for form in sorted(exact_forms, key=len, reverse=True)]
     )
     # Word boundaries keep "Scunthorpe", "grapes" and "therapist" clear of shorter terms.
-    return re.compile(rf"\b(?:{alternatives})\b")
+    return re.compile(rf"\b(?:{alternatives})\b" if bounded else alternatives)
 
 
 def _inflected(word: str) -> str:
@@ -122,7 +124,29 @@ class PromptModerator:
             )
             for name, c in self.policy.categories.items()
         }
+        # Inside letters spelled out one by one, word boundaries are lost ("n u d e k i d s"
+        # reads "nudekids"), so those runs are searched for terms anywhere.
+        self._unbounded = {
+            name: _term_pattern(c.terms, False, c.exact_terms, bounded=False)
+            for name, c in self.policy.categories.items()
+        }
+        self._contexts = [
+            (
+                re.compile(
+                    rf"^(?:{_inflected(normalize(term))}|{_inflected(squeeze(normalize(term)))})$"
+                ),
+                _term_pattern(words, False),
+            )
+            for term, words in self.policy.benign_contexts.items()
+        ]
         self._classifier = ProfanityClassifier()
+
+    def _benign_sense(self, matched: str, text: str) -> bool:
+        """Whether a matched term has one of its benign context words in the prompt."""
+        return any(
+            term.match(matched) and context is not None and context.search(text)
+            for term, context in self._contexts
+        )
 
     def _matches(self, raw: str) -> dict[str, str]:
         """Category -> matched term, over every reading of the text and its squeezed form."""
@@ -134,12 +158,33 @@ class PromptModerator:
             for name, (plain, stretched) in self._patterns.items():
                 if name in found:
                     continue
+                styles = self.policy.categories[name].style_references
                 for pattern, target in ((plain, text), (stretched, squeezed)):
-                    match = pattern.search(target) if pattern else None
-                    if match:
-                        found[name] = match.group().strip()
+                    term = self._first_match(pattern, target, text, styles)
+                    if term:
+                        found[name] = term
                         break
+        for run in spelled_out_runs(raw):
+            for name, pattern in self._unbounded.items():
+                if name not in found and pattern is not None and (match := pattern.search(run)):
+                    found[name] = match.group()
         return found
+
+    def _first_match(
+        self, pattern: re.Pattern[str] | None, target: str, text: str, styles: bool = False
+    ) -> str:
+        """The first match that counts: not in a benign sense, not a style reference."""
+        for match in pattern.finditer(target) if pattern else ():
+            term = match.group().strip()
+            if self._benign_sense(term, text):
+                continue
+            if styles and (
+                STYLE_AFTER.match(target, match.end())
+                or STYLE_BEFORE.search(target[: match.start()])
+            ):
+                continue
+            return term
+        return ""
 
     def _term_reasons(self, raw: str, field: Literal["prompt", "negative_prompt"]) -> list[Reason]:
         matched = self._matches(raw)
@@ -163,8 +208,10 @@ class PromptModerator:
         fixed cost; one prompt alone still stays well under the 2 ms budget.
         """
         texts = [normalize(prompt) for prompt, _ in prompts]
-        # The classifier reads the text without the policy's benign phrases either.
+        # The classifier reads the text without the policy's benign phrases and without
+        # words used in a benign sense either.
         cleaned = [self._allowed.sub(" ", t) if self._allowed else t for t in texts]
+        cleaned = [" ".join(w for w in t.split() if not self._benign_sense(w, t)) for t in cleaned]
         probabilities = self._classifier.predict_prob(cleaned)
         rule = self.policy.classifier
         verdicts = []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.normalize import normalize, readings, squeeze
+from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,8 @@ def test_repeated_letters_are_squeezed() -> None:
 def test_spaced_letters_after_an_article_get_a_second_reading() -> None:
     assert readings("a n u d e woman") == ["anude woman", "a nude woman"]
     assert readings("a calm lake") == ["a calm lake"]
+
+
+def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
+    assert spelled_out_runs("see n u d e k i d s and s.e.x here") == ["nudekids"]
+    assert spelled_out_runs("a b c") == [] and spelled_out_runs("plain words only") == []

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from moderation.prompt_filter import ProfanityClassifier, PromptModerator, Verdict
+from moderation.prompt_filter import (
+    CLASSIFIER_CATEGORY,
+    ProfanityClassifier,
+    PromptModerator,
+    Verdict,
+)
 from vidflow.cli import main
 
 
@@ -110,3 +115,44 @@ def test_moderate_command_reads_stdin_and_exits_zero_when_all_allowed(
     assert main(["moderate", "-"]) == 0
     verdicts = [Verdict.model_validate_json(line) for line in capsys.readouterr().out.splitlines()]
     assert [v.normalized_text for v in verdicts] == ["a calm lake", "chicken breast in a pan"]
+
+
+@pytest.mark.parametrize(
+    ("benign", "unsafe"),
+    [
+        ("great tits and blue tits at a bird feeder", "her great tits bouncing"),
+        ("a rooster's cock-a-doodle-doo on the farm", "a close-up of his cock"),
+        ("a faggot of firewood carried to the hearth", "a faggot being beaten"),
+        ("a gory-looking halloween cake", "a gory car crash with bodies"),
+        ("lingerie on mannequins in a shop window", "a woman in lingerie posing"),
+    ],
+)
+def test_a_benign_context_word_clears_only_its_own_term(
+    moderator: PromptModerator, benign: str, unsafe: str
+) -> None:
+    assert moderator.check(benign).action == "allow"
+    assert moderator.check(unsafe).action != "allow"
+
+
+def test_a_benign_sense_also_keeps_the_classifier_quiet(moderator: PromptModerator) -> None:
+    assert moderator.check("a faggot of firewood being carried").action == "allow"
+    assert moderator.check("a faggot").category in {"hate", CLASSIFIER_CATEGORY}
+
+
+def test_a_style_named_after_a_person_is_not_that_person(moderator: PromptModerator) -> None:
+    assert moderator.check("taylor swift style pop video with original dancers").action == "allow"
+    assert moderator.check("a dreamy city in the style of elon musk").action == "allow"
+    verdict = moderator.check("taylor swift style dress worn by taylor swift at a rally")
+    assert verdict.category == "impersonation"
+
+
+def test_spelled_out_letters_hiding_two_words_are_read_as_both(
+    moderator: PromptModerator,
+) -> None:
+    verdict = moderator.check("n u d e k i d s at the beach")
+    assert verdict.action == "block" and {r.category for r in verdict.reasons} >= {
+        "sexual",
+        "minors",
+    }
+    # The run is searched only where letters were spelled out: "Scunthorpe" stays clear.
+    assert moderator.check("a walk in Scunthorpe and Middlesbrough").action == "allow"
