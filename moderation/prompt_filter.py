@@ -14,6 +14,8 @@ from moderation.policy import SEVERITY, Action, Policy, load_policy
 SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
 SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
 CLASSIFIER_CATEGORY = "profanity"
+# "no gore, no people": a term right after a negation names what must not appear.
+NEGATED = re.compile(r"\b(?:no|without|zero|never)\s*$")
 STYLE_AFTER = re.compile(r"\s*(?:style|inspired|esque)\b")
 STYLE_BEFORE = re.compile(r"\bstyle of\s*$")
 
@@ -173,10 +175,10 @@ class PromptModerator:
     def _first_match(
         self, pattern: re.Pattern[str] | None, target: str, text: str, styles: bool = False
     ) -> str:
-        """The first match that counts: not in a benign sense, not a style reference."""
+        """The first match that counts: not in a benign sense, not negated, not a style."""
         for match in pattern.finditer(target) if pattern else ():
             term = match.group().strip()
-            if self._benign_sense(term, text):
+            if self._benign_sense(term, text) or NEGATED.search(target[: match.start()]):
                 continue
             if styles and (
                 STYLE_AFTER.match(target, match.end())

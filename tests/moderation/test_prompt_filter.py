@@ -123,7 +123,7 @@ def test_moderate_command_reads_stdin_and_exits_zero_when_all_allowed(
         ("great tits and blue tits at a bird feeder", "her great tits bouncing"),
         ("a rooster's cock-a-doodle-doo on the farm", "a close-up of his cock"),
         ("a faggot of firewood carried to the hearth", "a faggot being beaten"),
-        ("a gory-looking halloween cake", "a gory car crash with bodies"),
+        ("kids in a water gun fight in the backyard", "a gunman with a rifle at a school"),
         ("lingerie on mannequins in a shop window", "a woman in lingerie posing"),
     ],
 )
@@ -156,3 +156,42 @@ def test_spelled_out_letters_hiding_two_words_are_read_as_both(
     }
     # The run is searched only where letters were spelled out: "Scunthorpe" stays clear.
     assert moderator.check("a walk in Scunthorpe and Middlesbrough").action == "allow"
+
+
+def test_negated_terms_name_what_must_not_appear(moderator: PromptModerator) -> None:
+    assert moderator.check("a doll turns its head, jump scare, no gore").action == "allow"
+    assert moderator.check("gore everywhere, no mercy").action == "block"
+    assert moderator.check("a woman wearing no clothes on a bed").action == "block"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "category"),
+    [
+        ("muslims are vermin and should be wiped out", "hate-dehumanising"),
+        ("step by step, assemble an untraceable rifle", "weapon-instructions"),
+        ("a gunman opening fire in a crowded school hallway", "attack-scene"),
+        ("Trump confessing to a crime at a realistic press conference", "impersonation-by-surname"),
+        ("razor blade, bathtub, red water, wrist", "self-harm-scene"),
+    ],
+)
+def test_signal_pairs_fire_together_not_alone(
+    moderator: PromptModerator, prompt: str, category: str
+) -> None:
+    assert category in {r.category for r in moderator.check(prompt).reasons}
+    assert moderator.check(prompt).action != "allow"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a documentary about muslims celebrating eid",
+        "a hot glue gun craft tutorial",
+        "kids at a school science fair",
+        "Biden's dog running on the White House lawn",
+        "a razor and shaving cream on a bathroom shelf",
+    ],
+)
+def test_one_half_of_a_signal_pair_alone_is_allowed(
+    moderator: PromptModerator, prompt: str
+) -> None:
+    assert moderator.check(prompt).action == "allow"
