@@ -126,40 +126,30 @@ def level_peak(
     phases) and, from level 2 on, the VAE tiles: the largest that leave the peak within
     `budget` (the smallest allowed when there is no budget or none fits)."""
     m = preset.memory
-    denoise = m.vae_gib + max(TEXT_STREAM_GIB, _activation_gib(preset, job))
-    if level == 0:
-        peak = (
-            m.text_encoder_gib
-            + m.transformer_gib
-            + max(m.vae_gib + _activation_gib(preset, job), decode_gib(preset, job))
-        )
-        return round(peak + CONTEXT_GIB, 2), None
-    if level == 1:  # the VAE and transformer resident, the encoder streamed
-        return round(
-            m.transformer_gib + max(denoise, decode_gib(preset, job)) + CONTEXT_GIB, 2
-        ), None
+    act = _activation_gib(preset, job)
+    denoise = m.vae_gib + max(TEXT_STREAM_GIB, act)
 
-    def peak_with(tile: dict[str, int]) -> float:
+    def peak_with(tile: dict[str, int] | None) -> float:
         decode = decode_gib(preset, job, tile)
-        if level == 2:  # as 1, tiled
+        if level == 0:
+            peak = m.text_encoder_gib + m.transformer_gib + max(m.vae_gib + act, decode)
+        elif level in (1, 2):  # the VAE and transformer resident, the encoder streamed
             peak = m.transformer_gib + max(denoise, decode)
         elif level == 3:  # as 2, but the decode runs with the transformer's weights freed
             peak = max(m.transformer_gib + denoise, decode)
         else:  # the VAE resident, the encoder and transformer streamed
-            streamed = m.transformer_gib * GROUP_RESIDENT_SHARE + _activation_gib(preset, job)
+            streamed = m.transformer_gib * GROUP_RESIDENT_SHARE + act
             peak = max(m.vae_gib + max(TEXT_STREAM_GIB, streamed), decode)
         return round(peak + CONTEXT_GIB, 2)
 
-    grids = tile_grids(job)
-    if not grids:  # a frame too small to tile: decode it whole
-        return round(
-            m.transformer_gib + max(denoise, decode_gib(preset, job)) + CONTEXT_GIB, 2
-        ), None
+    grids = tile_grids(job) if level >= 2 else []
+    if not grids:  # untiled levels, or a frame too small to tile: decode it whole
+        return peak_with(None), None
     if budget is not None:
         for tile in grids:
             if peak_with(tile) <= budget:
                 return peak_with(tile), tile
-    smallest = min(grids, key=lambda t: t["tile_sample_min_height"] * t["tile_sample_min_width"])
+    smallest = min(grids, key=_area)
     return peak_with(smallest), smallest
 
 
