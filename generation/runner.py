@@ -152,19 +152,15 @@ class PipelineRunner:
             pipe.transformer.compile_repeated_blocks(fullgraph=True)
         return pipe
 
-    def _peaks(self) -> Any:
-        """A function that records the peak memory since its last call under a phase name."""
-        self.last_peak_gib = {}
-        cuda = self.plan.device == "cuda"
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-
-        def record(phase: str) -> None:
-            if cuda:
-                self.last_peak_gib[phase] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-                torch.cuda.reset_peak_memory_stats()
-
-        return record
+    def _record_peak(self, phase: str | None) -> None:
+        """Record the peak memory since the last call under `phase` (None: start afresh)."""
+        if self.plan.device != "cuda":
+            return
+        if phase is None:
+            self.last_peak_gib = {}
+        else:
+            self.last_peak_gib[phase] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        torch.cuda.reset_peak_memory_stats()
 
     def _execution_device(self) -> torch.device:
         return torch.device("cuda" if self.plan.device == "cuda" else "cpu")
@@ -175,7 +171,7 @@ class PipelineRunner:
         pipe = self.pipe
         device = self._execution_device()
         guided = job.guidance_scale > 1.0
-        peaks = self._peaks()
+        self._record_peak(None)
         marks: dict[str, float] = {"start": time.perf_counter()}
         if self.parking is not None:
             self.parking.restore()
@@ -192,14 +188,14 @@ class PipelineRunner:
         embeds = embeds.to(device, dtype)
         negative = negative.to(device, dtype) if negative is not None else None
         marks["encoded"] = time.perf_counter()
-        peaks("encode")
+        self._record_peak("encode")
 
         # 2. Denoise, then 3. decode; the step callback marks where denoising ends, and
         # after the last step parks the transformer if the plan gives its memory to the VAE.
         def on_step_end(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             marks["denoised"] = time.perf_counter()
             if step == job.steps - 1:
-                peaks("denoise")
+                self._record_peak("denoise")
                 if self.parking is not None:
                     self.parking.park()
             return kwargs
@@ -218,7 +214,7 @@ class PipelineRunner:
             callback_on_step_end=on_step_end,
         ).frames[0]
         marks["decoded"] = time.perf_counter()
-        peaks("decode")
+        self._record_peak("decode")
 
         # 4. Convert to 8-bit frames for the CPU stages.
         frames = np.clip(np.rint(np.asarray(video, dtype=np.float32) * 255.0), 0, 255).astype(

@@ -171,16 +171,22 @@ def build_pipeline(device: str, materialize: str = "cuda") -> Any:
     )
 
 
+def step_inputs() -> tuple[Any, Any, Any, Any]:
+    """One step's transformer inputs at the benchmark shape: latents, text, no text, time."""
+    import torch
+
+    latents = torch.randn(1, 16, (FRAMES - 1) // 4 + 1, HEIGHT // 8, WIDTH // 8, device="cuda",
+                          dtype=torch.bfloat16)  # fmt: skip
+    cond = torch.randn(1, TEXT_LEN, 4096, device="cuda", dtype=torch.bfloat16)
+    return latents, cond, torch.randn_like(cond), torch.tensor([500.0], device="cuda")
+
+
 def step_variants(pipe: Any) -> list[dict[str, Any]]:
     """Seconds per guided step (two transformer passes, as WanPipeline runs CFG)."""
     import torch
 
     transformer = pipe.transformer
-    latents = torch.randn(1, 16, (FRAMES - 1) // 4 + 1, HEIGHT // 8, WIDTH // 8, device="cuda",
-                          dtype=torch.bfloat16)  # fmt: skip
-    cond = torch.randn(1, TEXT_LEN, 4096, device="cuda", dtype=torch.bfloat16)
-    uncond = torch.randn_like(cond)
-    timestep = torch.tensor([500.0], device="cuda")
+    latents, cond, uncond, timestep = step_inputs()
 
     @torch.inference_mode()
     def guided_step() -> None:
@@ -390,11 +396,7 @@ def run_explore(out: Path) -> None:
     out.write_text(json.dumps(result, indent=2))
     pipe = build_pipeline("cuda")
     transformer = pipe.transformer
-    latents = torch.randn(1, 16, (FRAMES - 1) // 4 + 1, HEIGHT // 8, WIDTH // 8, device="cuda",
-                          dtype=torch.bfloat16)  # fmt: skip
-    cond = torch.randn(1, TEXT_LEN, 4096, device="cuda", dtype=torch.bfloat16)
-    uncond = torch.randn_like(cond)
-    timestep = torch.tensor([500.0], device="cuda")
+    latents, cond, uncond, timestep = step_inputs()
     both_latents, both_text = torch.cat([latents, latents]), torch.cat([cond, uncond])
 
     @torch.inference_mode()
