@@ -84,6 +84,10 @@ def _letters(word: str) -> str:
     return re.escape(word).replace("l", "[li]")
 
 
+def _without(words: list[str], terms: list[re.Pattern[str]]) -> str:
+    return " ".join(w for w in words if not any(term.match(w) for term in terms))
+
+
 class ProfanityClassifier:
     """alt-profanity-check's shipped model, evaluated with plain numpy.
 
@@ -137,18 +141,16 @@ class PromptModerator:
                 re.compile(
                     rf"^(?:{_inflected(normalize(term))}|{_inflected(squeeze(normalize(term)))})$"
                 ),
-                _term_pattern(words, False),
+                context,
             )
             for term, words in self.policy.benign_contexts.items()
+            if (context := _term_pattern(words, False)) is not None
         ]
         self._classifier = ProfanityClassifier()
 
-    def _benign_sense(self, matched: str, text: str) -> bool:
-        """Whether a matched term has one of its benign context words in the prompt."""
-        return any(
-            term.match(matched) and context is not None and context.search(text)
-            for term, context in self._contexts
-        )
+    def _benign_terms(self, text: str) -> list[re.Pattern[str]]:
+        """The terms whose benign context words are in the prompt, so do not count there."""
+        return [term for term, context in self._contexts if context.search(text)]
 
     def _matches(self, raw: str) -> dict[str, str]:
         """Category -> matched term, over every reading of the text and its squeezed form."""
@@ -157,12 +159,13 @@ class PromptModerator:
             if self._allowed is not None:
                 text = self._allowed.sub(" ", text)
             squeezed = squeeze(text)
+            benign = self._benign_terms(text)
             for name, (plain, stretched) in self._patterns.items():
                 if name in found:
                     continue
                 styles = self.policy.categories[name].style_references
                 for pattern, target in ((plain, text), (stretched, squeezed)):
-                    term = self._first_match(pattern, target, text, styles)
+                    term = self._first_match(pattern, target, benign, styles)
                     if term:
                         found[name] = term
                         break
@@ -172,13 +175,17 @@ class PromptModerator:
                     found[name] = match.group()
         return found
 
+    @staticmethod
     def _first_match(
-        self, pattern: re.Pattern[str] | None, target: str, text: str, styles: bool = False
+        pattern: re.Pattern[str] | None,
+        target: str,
+        benign: list[re.Pattern[str]],
+        styles: bool = False,
     ) -> str:
         """The first match that counts: not in a benign sense, not negated, not a style."""
         for match in pattern.finditer(target) if pattern else ():
             term = match.group().strip()
-            if self._benign_sense(term, text) or NEGATED.search(target[: match.start()]):
+            if any(b.match(term) for b in benign) or NEGATED.search(target[: match.start()]):
                 continue
             if styles and (
                 STYLE_AFTER.match(target, match.end())
@@ -213,7 +220,7 @@ class PromptModerator:
         # The classifier reads the text without the policy's benign phrases and without
         # words used in a benign sense either.
         cleaned = [self._allowed.sub(" ", t) if self._allowed else t for t in texts]
-        cleaned = [" ".join(w for w in t.split() if not self._benign_sense(w, t)) for t in cleaned]
+        cleaned = [_without(t.split(), self._benign_terms(t)) for t in cleaned]
         probabilities = self._classifier.predict_prob(cleaned)
         rule = self.policy.classifier
         verdicts = []
