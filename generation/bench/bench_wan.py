@@ -536,9 +536,11 @@ def run_caps(out: Path, steps: int, caps: str) -> None:
         wall = (r.get("timings") or {}).get("total_s")
         ratio = wall / uncapped["timings"]["total_s"] if wall and uncapped else None
         shown = f"{p.get('level', '-')}{'*' if r.get('forced_level') is not None else ''}"
+        # The runner resets the peak per phase, so the job's peak is the largest phase's.
+        peak = max((r.get("phase_peak_gib") or {}).values(), default=r.get("peak_gib", 0))
         print(f"{r['cap_gib'] or 'none'!s:>8} {shown:>6} "
               f"{p.get('offload', '-'):>12} {p.get('vae_tiling', '-')!s:>6} "
-              f"{p.get('predicted_peak_gib', 0):8.1f} {r.get('peak_gib', 0):8.2f} "
+              f"{p.get('predicted_peak_gib', 0):8.1f} {peak:8.2f} "
               f"{r.get('peak_reserved_gib', 0):8.2f} "
               f"{wall or 0:7.1f} {ratio or 0:7.2f} {str(r.get('result'))[:50]}")  # fmt: skip
 
