@@ -60,8 +60,12 @@ def _strip_invisible(text: str) -> str:
 
 
 def _unleet_word(word: str) -> str:
-    # Only inside words that have letters: "3 cats" stays, "k1ll" becomes "kill".
-    return word.translate(LEET) if HAS_LETTER.search(word) else word
+    # Only inside words that have letters: "3 cats" stays, "k1ll" becomes "kill". Marks
+    # that end a word are punctuation there: "g0r3!" is "gore", "wow!!" is "wow".
+    if not HAS_LETTER.search(word):
+        return word
+    core = word.rstrip("!?.,")
+    return core.translate(LEET) + word[len(core) :]
 
 
 def _letters(text: str) -> str:

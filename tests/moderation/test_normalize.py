@@ -17,6 +17,7 @@ from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
         ("nu\u0000de\u0007", "nude"),  # control characters
         ("p0rn", "porn"),  # leetspeak digits
         ("$3x", "sex"),  # leetspeak symbols
+        ("k!ll g0r3!!", "kill gore"),  # ... but a mark that ends a word is punctuation
         ("g o r e", "gore"),  # letters split by spaces
         ("g.o.r.e", "gore"),  # ... or by punctuation
         ("N-U-D-E", "nude"),
