@@ -99,7 +99,8 @@ def test_moderate_command_prints_one_verdict_per_line(
 def test_classifier_matches_the_shipped_package_exactly() -> None:
     from profanity_check import predict_prob
 
-    texts = ["a calm lake", "you stupid fucking asshole", "tits and chickadees", "a cock"]
+    texts = ["a calm lake", "you stupid fucking asshole", "tits and chickadees", "a cock",
+             "", "the and of", "Fuck FUCK fuck, you shit-head", "naïve café über 42"]  # fmt: skip
     assert ProfanityClassifier().predict_prob(texts) == pytest.approx(predict_prob(texts))
     assert ProfanityClassifier().predict_prob([]).shape == (0,)
 
