@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Letters from other scripts that look like Latin ones (a subset of Unicode's confusables
 # that covers Cyrillic, Greek and a few IPA letters seen in filter evasion).
@@ -49,7 +50,16 @@ SPACES = re.compile(r"\s+")
 REPEATS = re.compile(r"([a-z])\1+")
 
 
+# ASCII text needs no decomposition: only its control characters go (tabs and newlines
+# become spaces), which a translate table does at C speed.
+_ASCII_CONTROLS = str.maketrans(
+    {**{chr(c): None for c in (*range(32), 127)}, "\t": " ", "\n": " ", "\r": " "}
+)
+
+
 def _strip_invisible(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_CONTROLS)
     # NFKD splits accents off their letters ("é" -> "e" + U+0301) so they drop with Mn.
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(
@@ -68,6 +78,9 @@ def _unleet_word(word: str) -> str:
     return core.translate(LEET) + word[len(core) :]
 
 
+# A prompt is read several times per check (each reading, the spelled-out runs, the
+# classifier's features); these pure functions keep the recent results.
+@lru_cache(maxsize=4096)
 def _letters(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _strip_invisible(text).casefold().translate(CONFUSABLES)
@@ -87,6 +100,7 @@ def _join(match: re.Match[str]) -> str:
     return letters.translate(LEET)
 
 
+@lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     return _finish(SPACED.sub(_join, _letters(text)))
 

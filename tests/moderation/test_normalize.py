@@ -14,7 +14,9 @@ from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
         ("\u0405\u0415\u0425", "sex"),  # upper-case Cyrillic, case-folded first
         ("\u1d18\u1d0f\u0280\u0274", "porn"),  # small capitals, which NFKC leaves alone
         ("nu\u200bd\u200de", "nude"),  # zero-width characters
-        ("nu\u0000de\u0007", "nude"),  # control characters
+        ("nu\u0000de\u0007", "nude"),  # control characters (ASCII text: the fast path)
+        ("nu\u0000d\u00e9\u0007", "nude"),  # ... and in text that is not ASCII
+        ("gore\tscene\r\nnude", "gore scene nude"),  # tabs and newlines separate words
         ("p0rn", "porn"),  # leetspeak digits
         ("$3x", "sex"),  # leetspeak symbols
         ("k!ll g0r3!!", "kill gore"),  # ... but a mark that ends a word is punctuation
