@@ -1,12 +1,14 @@
 """Measure prompt moderation on a labelled set: recall per category, benign false positives.
 
-The shipped sets, in the order they were written:
-- `data/dev.jsonl`: short prompts, used while writing the policy (tuning set);
-- `data/dev2.jsonl`: the first held-out set; its misses were looked at, so it is tuning data now;
-- `data/heldout.jsonl`: long cinematic prompts, written before the policy was tuned on dev2;
-  evaluated once, then its misses were fixed, so its number after that run is optimistic;
-- `data/heldout2.jsonl`: tag-style and chatty prompts with hard benign near-misses, written
-  before those fixes. docs/benchmarks.md gives each set's first run, the honest number.
+The shipped sets (`moderation/data/`), in the order they were written:
+- `dev`, `dev2`, `heldout`, `heldout2`, `heldout3`, `heldout4`: written while the term rules
+  were built; each was a blind set for one run, then tuning data (docs/benchmarks.md gives
+  each first run, the honest number);
+- `train-*.jsonl`: written to docs/moderation-labelling.md by separate authors, each in its
+  own style, to train the learned classifier (moderation/train.py), together with the six
+  sets above;
+- `heldout5`, `heldout6`: written the same way and never trained or tuned on: the default
+  set here is heldout5.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
@@ -67,8 +69,8 @@ class EvalReport(BaseModel):
 
 def load_examples(path: Path | None) -> tuple[str, list[Example]]:
     if path is None:
-        text = resources.files("moderation").joinpath("data/heldout.jsonl").read_text("utf-8")
-        name = "moderation/data/heldout.jsonl"
+        text = resources.files("moderation").joinpath("data/heldout5.jsonl").read_text("utf-8")
+        name = "moderation/data/heldout5.jsonl"
     else:
         text, name = path.read_text(encoding="utf-8"), str(path)
     examples = [Example.model_validate_json(line) for line in text.splitlines() if line.strip()]

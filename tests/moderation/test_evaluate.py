@@ -22,7 +22,7 @@ def test_evaluation_on_the_shipped_tuning_sets() -> None:
 
 
 def test_the_shipped_sets_are_labelled_and_large_enough() -> None:
-    for name in ("dev", "dev2", "heldout", "heldout2"):
+    for name in [f"heldout{n}" for n in ("", 2, 3, 4, 5, 6)] + ["dev", "dev2"]:
         rows = [json.loads(line) for line in (DATA / f"{name}.jsonl").read_text().splitlines()]
         assert len(rows) >= 110, name
         assert {r["label"] for r in rows} == {"unsafe", "benign"}
@@ -36,7 +36,7 @@ def test_evaluation_command_prints_the_held_out_report(
     out_json = tmp_path / "report.json"
     code = main(["moderation-eval", "--json", str(out_json)])
     out = capsys.readouterr().out
-    assert "heldout.jsonl: 83 unsafe, 75 benign prompts" in out
+    assert "heldout5.jsonl: 210 unsafe, 190 benign prompts" in out
     assert "recall sexual" in out and "benign stopped" in out
     report = json.loads(out_json.read_text())
     assert code == (0 if out.splitlines()[-1] == "targets met" else 1)
