@@ -33,6 +33,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0 if report.meets_targets else 1
 
 
+def _train(args: argparse.Namespace) -> int:
+    from moderation import train
+
+    paths = [Path(p) for p in args.files] or train.training_paths()
+    if args.cv:
+        print(train.cross_validation_table(paths, load_policy(args.policy), args.c))
+        return 0
+    policy = load_policy(args.policy)
+    model = train.train(paths, args.out, args.c, policy=policy, progress=_progress)
+    print(f"wrote {args.out}: {len(model.buckets)} features, classes {', '.join(model.classes)}")
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(f"moderation-train: {message}", file=sys.stderr, flush=True)
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     moderate = subparsers.add_parser(
         "moderate",
@@ -53,3 +70,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     evaluate.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
     evaluate.add_argument("--json", help="also write the report to this file")
     evaluate.set_defaults(handler=_evaluate)
+
+    from moderation.train import MODEL, C
+
+    train = subparsers.add_parser(
+        "moderation-train",
+        help="train the learned prompt classifier on labelled sets",
+        description="Fits the classifier that prompt moderation uses next to its term rules, "
+        "on labelled JSONL sets (default: the shipped training sets), and writes it where "
+        "the policy's text_model.path can name it. --cv instead holds out each set in turn "
+        "and prints what the model, the rules and both stop of it.",
+    )
+    train.add_argument("files", nargs="*", help="labelled JSONL sets")
+    train.add_argument("--out", type=Path, default=MODEL, help=f"model file (default: {MODEL})")
+    train.add_argument("--cv", action="store_true", help="cross-validate instead of writing")
+    train.add_argument("--c", type=float, default=C, help="inverse regularisation strength")
+    train.add_argument(
+        "--policy", type=Path, help="policy YAML whose rules the combiner weighs (default: shipped)"
+    )
+    train.set_defaults(handler=_train)

@@ -49,6 +49,21 @@ class ClassifierRule(BaseModel):
     action: Action = "review"
 
 
+class TextModelRule(BaseModel):
+    """The learned prompt classifier (moderation/text_model.py)."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Probability of 'unsafe' from which it fires."
+    )
+    action: Action = "block"
+    path: Path | None = Field(
+        None,
+        description="A model written by `vidflow moderation-train`, relative to the policy "
+        "file; default: the shipped model.",
+    )
+
+
 class NudityRule(BaseModel):
     """The shipped NSFW detector (NudeNet): which labels count, and from what confidence."""
 
@@ -75,6 +90,7 @@ class Policy(BaseModel):
         'when the prompt also has one of its context words ("great tits" with "bird").',
     )
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
+    text_model: TextModelRule = Field(default_factory=TextModelRule)
     nudity: NudityRule = Field(default_factory=NudityRule)
     source: str = Field("", description="File the policy was read from.")
 
@@ -103,8 +119,14 @@ def load_policy(path: Path | None = None) -> Policy:
     except yaml.YAMLError as exc:
         raise SpecError(name, f"invalid YAML: {exc}") from exc
     try:
-        return Policy.model_validate({**(data or {}), "source": name})
+        policy = Policy.model_validate({**(data or {}), "source": name})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         raise SpecError(name, first["msg"], field=field) from exc
+    model = policy.text_model.path
+    if model is not None and path is not None and not model.is_absolute():
+        policy.text_model.path = Path(path).parent / model
+    if policy.text_model.path is not None and not policy.text_model.path.is_file():
+        raise SpecError(name, f"no model file {policy.text_model.path}", field="text_model.path")
+    return policy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
 from moderation.policy import SEVERITY, Action, Policy, load_policy
+from moderation.text_model import TextModel
 
 SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
 SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
@@ -21,7 +23,12 @@ STYLE_BEFORE = re.compile(r"\bstyle of\s*$")
 
 
 class Reason(BaseModel):
-    """One rule that fired."""
+    """One rule that fired.
+
+    With the learned model on, a term rule or the profanity classifier that it weighs is
+    recorded with action "allow": it is evidence, and its weight is in the score of the
+    "model:prompt-classifier" reason.
+    """
 
     category: str
     rule: str = Field(description="The term, pattern or classifier that fired.")
@@ -171,6 +178,9 @@ class PromptModerator:
             if (context := _term_pattern(words, False)) is not None
         ]
         self._classifier = ProfanityClassifier()
+        self._model = (
+            TextModel.load(self.policy.text_model.path) if self.policy.text_model.enabled else None
+        )
 
     def _benign_terms(self, text: str) -> list[re.Pattern[str]]:
         """The terms whose benign context words are in the prompt, so do not count there."""
@@ -234,31 +244,112 @@ class PromptModerator:
             )  # fmt: skip
         return reasons
 
+    def evidence(
+        self, prompts: list[tuple[str, str]]
+    ) -> tuple[list[str], list[list[Reason]], np.ndarray[Any, np.dtype[np.float64]]]:
+        """Normalised prompts, term reasons (prompt and negative prompt), profanity scores.
+
+        The classifier is called once for the whole list, which amortises its vectoriser's
+        fixed cost. It reads the text without the policy's benign phrases and without words
+        used in a benign sense.
+        """
+        texts = [normalize(prompt) for prompt, _ in prompts]
+        cleaned = [self._allowed.sub(" ", t) if self._allowed else t for t in texts]
+        cleaned = [_without(t.split(), self._benign_terms(t)) for t in cleaned]
+        profanity = self._classifier.predict_prob(cleaned)
+        profanity[[not t for t in texts]] = 0.0
+        reasons = [
+            self._term_reasons(prompt, "prompt") + self._term_reasons(negative, "negative_prompt")
+            for prompt, negative in prompts
+        ]
+        return texts, reasons, profanity
+
+    @staticmethod
+    def hits(
+        reasons: list[list[Reason]], categories: Sequence[str]
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """[prompts, categories]: 1 where a term rule of that category fired on the prompt."""
+        column = {name: i for i, name in enumerate(categories)}
+        out = np.zeros((len(reasons), len(categories)))
+        for row, found in enumerate(reasons):
+            for r in found:
+                if r.field == "prompt" and r.action != "allow" and r.category in column:
+                    out[row, column[r.category]] = 1.0
+        return out
+
+    def _combined_reasons(
+        self,
+        prompts: list[str],
+        reasons: list[list[Reason]],
+        profanity: np.ndarray[Any, np.dtype[np.float64]],
+    ) -> list[Reason | None]:
+        """The learned decision on each prompt: the model and combiner (text_model.py).
+
+        The model's probability of "unsafe" is the sum over the categories this policy
+        moderates (present, and not allowed), so a repository's own policy without, say, a
+        weapons category is not stopped by the model's weapons class. Only prompts are
+        read: a negative prompt lists what must not appear, which reads like an unsafe
+        prompt to a model of words.
+        """
+        model = self._model
+        assert model is not None
+        rule = self.policy.text_model
+        counted = [
+            (column, name, category)
+            for column, name in enumerate(model.classes)
+            if (category := self.policy.categories.get(name)) and category.action != "allow"
+        ]
+        if not counted:
+            return [None for _ in prompts]
+        probabilities = model.predict_proba(prompts)[:, [column for column, _, _ in counted]]
+        hits = self.hits(reasons, model.unsafe_classes)
+        combined = model.combine(probabilities.sum(axis=1), hits, profanity)
+        out: list[Reason | None] = []
+        for row, score, fired in zip(probabilities, combined, hits, strict=True):
+            if score < rule.threshold:
+                out.append(None)
+                continue
+            # The category: of those a term rule named, the one the model finds likeliest.
+            named = {model.unsafe_classes[i] for i in np.flatnonzero(fired)}
+            ranked = [(p, name, c) for p, (_, name, c) in zip(row, counted, strict=True)]
+            _, name, category = max(ranked, key=lambda r: (r[1] in named, r[0]))
+            # The category's own action where it is milder: impersonation goes to review.
+            action = min(rule.action, category.action, key=SEVERITY.__getitem__)
+            out.append(Reason(category=name, rule="model:prompt-classifier",
+                              score=round(float(score), 4), field="prompt", action=action))  # fmt: skip
+        return out
+
     def check_many(self, prompts: list[tuple[str, str]]) -> list[Verdict]:
         """Verdicts for (prompt, negative prompt) pairs.
 
-        The classifier is called once for the whole list, which amortises its vectoriser's
-        fixed cost; one prompt alone still stays well under the 2 ms budget.
+        Without the learned model (text_model.enabled false) every rule acts alone. With it,
+        the term rules of the categories the model knows (on the prompt) and the profanity
+        classifier are weighed by the combiner and recorded with action "allow"; the
+        combined reason decides. Rules of other categories, and negative-prompt rules, still
+        act alone.
         """
-        texts = [normalize(prompt) for prompt, _ in prompts]
-        # The classifier reads the text without the policy's benign phrases and without
-        # words used in a benign sense either.
-        cleaned = [self._allowed.sub(" ", t) if self._allowed else t for t in texts]
-        cleaned = [_without(t.split(), self._benign_terms(t)) for t in cleaned]
-        probabilities = self._classifier.predict_prob(cleaned)
+        texts, found, profanity = self.evidence(prompts)
         rule = self.policy.classifier
-        verdicts = []
-        for (prompt, negative), text, probability in zip(
-            prompts, texts, probabilities, strict=True
-        ):
-            reasons = self._term_reasons(prompt, "prompt")
-            reasons += self._term_reasons(negative, "negative_prompt")
-            if text and probability >= rule.threshold:
+        for reasons, probability in zip(found, profanity, strict=True):
+            if probability >= rule.threshold:
                 reasons.append(
                     Reason(category=CLASSIFIER_CATEGORY, rule="classifier:alt-profanity-check",
                            score=round(float(probability), 4), field="prompt",
                            action=rule.action)
                 )  # fmt: skip
+        if self._model is not None:
+            combined = self._combined_reasons([p for p, _ in prompts], found, profanity)
+            weighed = {*self._model.unsafe_classes, CLASSIFIER_CATEGORY}
+            for i, reasons in enumerate(found):
+                found[i] = [
+                    r.model_copy(update={"action": "allow"})
+                    if r.field == "prompt" and r.category in weighed else r
+                    for r in reasons
+                ]  # fmt: skip
+                if (decision := combined[i]) is not None:
+                    found[i].append(decision)
+        verdicts = []
+        for text, reasons in zip(texts, found, strict=True):
             reasons.sort(key=lambda r: (SEVERITY[r.action], r.score), reverse=True)
             top = reasons[0] if reasons else None
             verdicts.append(

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.evaluate import Example
+from moderation.policy import load_policy
+from moderation.prompt_filter import PromptModerator
+from moderation.text_model import BUCKETS, TextModel, feature_ids, feature_names
+from moderation.train import fit, sample_weights
+from vidflow.cli import main
+from vidflow.errors import SpecError
+
+# A made-up vocabulary, so that only a model trained here can know what it means.
+SCENES = ["a quiet harbour", "a snowy forest", "a busy market", "a desert road", "a rooftop"]
+TOY = (
+    [Example(text=f"zorblax attack in {s}, graphic", label="unsafe", category="violence")
+     for s in SCENES]
+    + [Example(text=f"fake speech by senator quibble at {s}", label="unsafe",
+               category="impersonation") for s in SCENES]
+    + [Example(text=f"a calm walk through {s} at dawn", label="benign") for s in SCENES]
+    + [Example(text=f"children flying kites over {s}", label="benign") for s in SCENES]
+)  # fmt: skip
+
+
+def test_features_are_words_pairs_and_character_runs() -> None:
+    names = feature_names("Killer whale")
+    assert {"w killer", "w whale", "b killer whale", "c ki", "ckil", "chale "} <= names
+
+
+def test_feature_ids_hash_the_feature_names() -> None:
+    # feature_ids hashes byte slices with the prefix's CRC as seed; it must equal hashing
+    # each name, or the shipped model reads different buckets than it was trained on.
+    shipped = Path(__file__).parents[2] / "moderation" / "data" / "heldout5.jsonl"
+    texts = [json.loads(line)["text"] for line in shipped.read_text().splitlines()]
+    texts += ["", "a", "Crème brûlée, ＮＵＤＥ\u2028x", "g.o.r.e k!ll 3 cats", "日本の夜景"]
+    for text in texts:
+        names = feature_names(text)
+        expected = sorted({zlib.crc32(name.encode()) % BUCKETS for name in names})
+        assert feature_ids(text).tolist() == expected, text
+
+
+def test_disguised_spellings_share_the_plain_features() -> None:
+    # Normalisation runs first, so the model sees what the rules see.
+    plain = feature_ids("nude kids")
+    assert np.array_equal(feature_ids("n u d e  k1ds"), plain)
+    assert np.array_equal(feature_ids("nuuude kids"), feature_ids("nude kids")) is False
+    assert set(feature_ids("nuuude kids")) & set(plain)  # the squeezed character runs agree
+
+
+def test_benign_and_categories_weigh_alike_in_training() -> None:
+    labels = ["benign"] * 6 + ["violence"] * 3 + ["hate"]
+    weights = sample_weights(labels)
+    assert weights[:6].sum() == pytest.approx(weights[6:].sum())
+    assert weights[6:9].sum() == pytest.approx(weights[9])
+
+
+def test_a_model_saves_and_loads_to_the_same_predictions(tmp_path: Path) -> None:
+    model = fit(TOY)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = TextModel.load(path)
+    texts = ["zorblax attack in a meadow", "a calm walk in a meadow"]
+    assert loaded.classes == ("benign", "impersonation", "violence")
+    # Weights are stored as float16.
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-3)
+    unsafe = 1 - loaded.predict_proba(texts)[:, 0]
+    assert unsafe[0] > 0.5 > unsafe[1]
+
+
+def test_the_policy_names_its_model_relative_to_itself(tmp_path: Path) -> None:
+    fit(TOY).save(tmp_path / "models" / "toy.npz")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "categories:\n"
+        "  violence: {action: block}\n"
+        "  impersonation: {action: review}\n"
+        "text_model: {path: models/toy.npz, threshold: 0.5}\n"
+    )
+    moderator = PromptModerator(load_policy(policy))
+    verdict = moderator.check("zorblax attack in a meadow")
+    assert (verdict.action, verdict.category, verdict.rule) == (
+        "block", "violence", "model:prompt-classifier")  # fmt: skip
+    assert verdict.score > 0.5
+    # The milder action of the category wins: impersonation is held for review.
+    assert moderator.check("fake speech by senator quibble in a meadow").action == "review"
+    assert moderator.check("a calm walk through a meadow").action == "allow"
+    # The negative prompt is not read by the model.
+    assert moderator.check("a calm walk", "zorblax attack").action == "allow"
+
+
+def test_the_model_stops_only_categories_the_policy_moderates(tmp_path: Path) -> None:
+    fit(TOY).save(tmp_path / "toy.npz")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "categories:\n  violence: {action: allow}\n  impersonation: {action: review}\n"
+        "text_model: {path: toy.npz}\n"
+    )
+    assert PromptModerator(load_policy(policy)).check("zorblax attack").action == "allow"
+
+
+def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories: {}\ntext_model: {path: nope.npz}\n")
+    with pytest.raises(SpecError, match="nope.npz") as error:
+        load_policy(policy)
+    assert error.value.field == "text_model.path"
+
+
+def test_train_command_writes_a_model_and_cross_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(e.model_dump_json() + "\n" for e in TOY[0::2]))
+    second.write_text("".join(e.model_dump_json() + "\n" for e in TOY[1::2]))
+    out = tmp_path / "m.npz"
+    assert main(["moderation-train", str(first), str(second), "--out", str(out)]) == 0
+    assert TextModel.load(out).classes == ("benign", "impersonation", "violence")
+    assert main(["moderation-train", str(first), str(second), "--cv"]) == 0
+    table = capsys.readouterr().out
+    assert "held out" in table and "first" in table and "second" in table
+    assert table.splitlines()[-4].startswith("all")
+    assert table.splitlines()[-1].startswith("combined threshold for 2% of benign stopped")
+
+
+def _toy_sets(tmp_path: Path) -> list[Path]:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(e.model_dump_json() + "\n" for e in TOY[0::2]))
+    second.write_text("".join(e.model_dump_json() + "\n" for e in TOY[1::2]))
+    return [first, second]
+
+
+TOY_POLICY = (
+    "categories:\n"
+    "  violence: {action: block, terms: [zorblax], check_negative_prompt: true}\n"
+    "  impersonation: {action: review}\n"
+    "  fruit: {action: block, terms: [banana]}\n"
+    "text_model: {path: toy.npz, threshold: 0.5}\n"
+)
+
+
+def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> None:
+    from moderation.train import train
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TOY_POLICY.split("text_model")[0])
+    paths = _toy_sets(tmp_path)
+    model = train(paths, tmp_path / "toy.npz", policy=load_policy(policy))
+    weights = TextModel.load(tmp_path / "toy.npz").combiner_weights()
+    # [model log-odds, impersonation hit, violence hit, profanity]
+    assert weights.shape == (4,) and weights[0] > 0
+    assert np.allclose(weights, model.combiner_weights())
+    sets = json.loads(TextModel.load(tmp_path / "toy.npz").provenance)["sets"]
+    assert set(sets) == {"first.jsonl", "second.jsonl"}
+    assert all(len(digest) == 64 for digest in sets.values())
+
+
+def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> None:
+    from moderation.train import train
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(TOY_POLICY.split("text_model")[0])
+    train(_toy_sets(tmp_path), tmp_path / "toy.npz", policy=load_policy(rules))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TOY_POLICY)
+    moderator = PromptModerator(load_policy(policy))
+    verdict = moderator.check("zorblax attack in a meadow, graphic")
+    assert (verdict.action, verdict.rule) == ("block", "model:prompt-classifier")
+    term = next(r for r in verdict.reasons if r.rule == "term:zorblax")
+    assert term.action == "allow"  # evidence, weighed into the model's score
+    # A category the model was not trained on keeps its rule acting alone...
+    fruit = moderator.check("two bananas")
+    assert (fruit.category, fruit.rule, fruit.action) == ("fruit", "term:bananas", "block")
+    # ...and so does a rule on the negative prompt, which the model never reads.
+    negative = moderator.check("a calm walk", "zorblax")
+    assert (negative.action, negative.reasons[0].field) == ("block", "negative_prompt")
+
+
+def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
+    from moderation.train import FOLDS, MODEL, C, training_paths
+
+    record = json.loads(TextModel.load(MODEL).provenance)
+    # A training set edited since the model was trained shows here: retrain and ship both.
+    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_paths()}
+    assert record == {"sets": expected, "c": C, "folds": FOLDS}
+
+
+def test_the_blind_sets_are_not_trained_on() -> None:
+    from moderation.train import TRAINING_SETS
+
+    assert not {"heldout5", "heldout6"} & set(TRAINING_SETS)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "stopped"),
+    [
+        ("a p0rn scene, fully n4ked couple having s3x", True),
+        ("a killer whale breaching at sunset, drone shot", False),
+        ("chicken breast sizzling in a cast iron pan, close up", False),
+        ("realistic video of a man slitting his wrists in a bathtub", True),
+    ],
+)
+def test_the_shipped_moderator_stops_the_clear_cases(
+    shipped_moderator: PromptModerator, prompt: str, stopped: bool
+) -> None:
+    verdict = shipped_moderator.check(prompt)
+    assert (verdict.action != "allow") is stopped, verdict
+
+
+def test_the_training_sets_are_labelled() -> None:
+    from moderation.train import training_paths
+
+    for path in training_paths():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert {r["label"] for r in rows} == {"unsafe", "benign"}, path
+        assert all(r["category"] for r in rows if r["label"] == "unsafe"), path
