@@ -59,21 +59,59 @@ def feature_names(text: str) -> set[str]:
 _WORD_SEED, _BIGRAM_SEED, _CHAR_SEED = (zlib.crc32(p) for p in (b"w ", b"b ", b"c"))
 
 
+def _crc_table() -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """zlib's CRC-32 lookup table (reflected polynomial 0xEDB88320)."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
+# Text length from which hashing in numpy is faster than one zlib call per n-gram (~100
+# bytes on this CPU: 0.04 ms against 0.12 ms at 25 bytes, 0.17 against 0.27 at 200).
+_NUMPY_FROM = 100
+
+
+def _char_hashes(padded: bytes) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """zlib.crc32(padded[i:i + size], _CHAR_SEED) for every i and size, all in numpy.
+
+    Every n-gram of one size advances its CRC one byte per step together, so a prompt
+    costs len(CHAR_SIZES) * 5 array operations instead of one Python call per n-gram.
+    """
+    if len(padded) < _NUMPY_FROM:  # a short prompt: fewer n-grams than numpy's fixed cost
+        return np.array(
+            [zlib.crc32(padded[i : i + size], _CHAR_SEED)
+             for size in CHAR_SIZES for i in range(len(padded) - size + 1)],
+            dtype=np.uint32,
+        )  # fmt: skip
+    data = np.frombuffer(padded, dtype=np.uint8)
+    start = np.uint32(~_CHAR_SEED & 0xFFFFFFFF)  # zlib inverts the CRC before and after
+    out = [np.zeros(0, dtype=np.uint32)]
+    for size in CHAR_SIZES:
+        count = len(data) - size + 1
+        if count <= 0:
+            continue
+        crc = np.full(count, start, dtype=np.uint32)
+        for k in range(size):
+            crc = _CRC_TABLE[(crc ^ data[k : k + count]) & 0xFF] ^ (crc >> 8)
+        out.append(~crc)
+    return np.concatenate(out)
+
+
 def feature_ids(text: str) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Sorted hashed bucket ids of a prompt's features: crc32(name) % BUCKETS per name.
 
     The same ids as hashing `feature_names`, computed from byte slices with the prefix's
-    CRC as seed (a third less time per prompt than building each name).
+    CRC as seed, the character n-grams in numpy (a third of the time of hashing names).
     """
     norm = normalize(text)  # ASCII: normalize keeps only a-z, 0-9 and single spaces
-    crc = zlib.crc32
     words = norm.encode("ascii").split()
-    hashes = {crc(w, _WORD_SEED) for w in words}
-    hashes.update(crc(a + b" " + b, _BIGRAM_SEED) for a, b in pairwise(words))
-    padded = f" {squeeze(norm)} ".encode("ascii")
-    for size in CHAR_SIZES:
-        hashes.update(crc(padded[i : i + size], _CHAR_SEED) for i in range(len(padded) - size + 1))
-    return np.unique(np.fromiter(hashes, dtype=np.int64, count=len(hashes)) % BUCKETS)
+    hashes = [zlib.crc32(w, _WORD_SEED) for w in words]
+    hashes += [zlib.crc32(a + b" " + b, _BIGRAM_SEED) for a, b in pairwise(words)]
+    chars = _char_hashes(f" {squeeze(norm)} ".encode("ascii"))
+    every = np.concatenate([np.array(hashes, dtype=np.uint32), chars]).astype(np.int64)
+    return np.unique(every % BUCKETS)
 
 
 def evidence_matrix(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from moderation.evaluate import Example
+from moderation.normalize import normalize
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator
 from moderation.text_model import BUCKETS, TextModel, feature_ids, feature_names
@@ -39,6 +40,8 @@ def test_feature_ids_hash_the_feature_names() -> None:
     shipped = Path(__file__).parents[2] / "moderation" / "data" / "heldout5.jsonl"
     texts = [json.loads(line)["text"] for line in shipped.read_text().splitlines()]
     texts += ["", "a", "Crème brûlée, ＮＵＤＥ\u2028x", "g.o.r.e k!ll 3 cats", "日本の夜景"]
+    texts += [" ".join(["a slow pan over the harbour"] * n) for n in (3, 4, 30)]  # both paths
+    assert {len(normalize(t)) >= 100 for t in texts} == {True, False}
     for text in texts:
         names = feature_names(text)
         expected = sorted({zlib.crc32(name.encode()) % BUCKETS for name in names})
