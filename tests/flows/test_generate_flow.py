@@ -129,9 +129,12 @@ def test_a_crash_mid_batch_loses_no_finished_video(vidflow_env: Path) -> None:
     )
     (prompts / "many.yaml").write_text(many)
     ledger = vidflow_env / "artifacts" / "ledger"
+    # The child runs its own ephemeral Prefect server: give it a Prefect home of its own, not
+    # the user's (whose database another Prefect version may have migrated).
+    env = {**os.environ, "PREFECT_HOME": str(vidflow_env / "prefect-home")}
     process = subprocess.Popen(
         [sys.executable, "-m", "vidflow.cli", "run"],
-        env=os.environ.copy(),
+        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
