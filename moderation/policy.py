@@ -41,6 +41,13 @@ class Category(BaseModel):
         description="A term followed by 'style', 'inspired' or '-esque', or preceded by "
         "'style of', does not count (a style named after a person is not that person).",
     )
+    weighs_as: str | None = Field(
+        None,
+        description="With the learned classifier on, this category's hits on a prompt are "
+        "weighed by its combiner as hits of that model class (a pair rule such as "
+        "attack-scene as weapons) instead of acting alone. A category named like a model "
+        "class weighs as itself.",
+    )
     concepts: list[Concept] = Field(default_factory=list, description="For output scoring.")
 
 

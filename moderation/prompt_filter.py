@@ -264,17 +264,22 @@ class PromptModerator:
         ]
         return texts, reasons, profanity
 
-    @staticmethod
+    def weighs_as(self, category: str) -> str:
+        """The model class a category's hits count for (its `weighs_as`, else its name)."""
+        found = self.policy.categories.get(category)
+        return (found.weighs_as if found else None) or category
+
     def hits(
-        reasons: list[list[Reason]], categories: Sequence[str]
+        self, reasons: list[list[Reason]], classes: Sequence[str]
     ) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """[prompts, categories]: 1 where a term rule of that category fired on the prompt."""
-        column = {name: i for i, name in enumerate(categories)}
-        out = np.zeros((len(reasons), len(categories)))
+        """[prompts, classes]: 1 where a term rule weighing as that class fired on the prompt."""
+        column = {name: i for i, name in enumerate(classes)}
+        out = np.zeros((len(reasons), len(classes)))
         for row, found in enumerate(reasons):
             for r in found:
-                if r.field == "prompt" and r.action != "allow" and r.category in column:
-                    out[row, column[r.category]] = 1.0
+                at = column.get(self.weighs_as(r.category))
+                if r.field == "prompt" and r.action != "allow" and at is not None:
+                    out[row, at] = 1.0
         return out
 
     def _combined_reasons(
@@ -323,10 +328,10 @@ class PromptModerator:
         """Verdicts for (prompt, negative prompt) pairs.
 
         Without the learned model (text_model.enabled false) every rule acts alone. With it,
-        the term rules of the categories the model knows (on the prompt) and the profanity
-        classifier are weighed by the combiner and recorded with action "allow"; the
-        combined reason decides. Rules of other categories, and negative-prompt rules, still
-        act alone.
+        the term rules on the prompt of the categories the model knows (by name or by
+        `weighs_as`) and the profanity classifier are weighed by the combiner and recorded
+        with action "allow"; the combined reason decides. Rules of other categories, and
+        negative-prompt rules, still act alone.
         """
         texts, found, profanity = self.evidence(prompts)
         rule = self.policy.classifier
@@ -343,7 +348,7 @@ class PromptModerator:
             for i, reasons in enumerate(found):
                 found[i] = [
                     r.model_copy(update={"action": "allow"})
-                    if r.field == "prompt" and r.category in weighed else r
+                    if r.field == "prompt" and self.weighs_as(r.category) in weighed else r
                     for r in reasons
                 ]  # fmt: skip
                 if (decision := combined[i]) is not None:

@@ -129,13 +129,20 @@ def evidence(
     unsafe: np.ndarray[Any, np.dtype[Any]],
     classes: Sequence[str],
     policy: Policy | None = None,
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The combiner's input for each example: model log-odds, rule hits, profanity."""
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.bool_]],
+           np.ndarray[Any, np.dtype[np.bool_]]]:  # fmt: skip
+    """The combiner's input for each example (model log-odds, rule hits, profanity), and
+    whether any term rule fires on it, and whether one fires that acts alone (its category
+    weighs as no class of the model)."""
     from moderation.prompt_filter import PromptModerator
 
     moderator = PromptModerator(_rules_only(policy))
     _, reasons, profanity = moderator.evidence([(e.text, "") for e in examples])
-    return evidence_matrix(unsafe, moderator.hits(reasons, classes), profanity)
+    fired = [[r for r in found if r.field == "prompt" and r.action != "allow"] for found in reasons]
+    ruled = np.array([bool(found) for found in fired])
+    alone = np.array([any(moderator.weighs_as(r.category) not in classes for r in found)
+                      for found in fired])  # fmt: skip
+    return evidence_matrix(unsafe, moderator.hits(reasons, classes), profanity), ruled, alone
 
 
 def _rules_only(policy: Policy | None) -> Policy:
@@ -184,7 +191,7 @@ def train(
         progress(f"{len(examples)} prompts from {len(sets)} sets")
     model = fit(examples, c)
     unsafe = out_of_fold(sets, c, folds, progress)
-    inputs = evidence(examples, unsafe, model.unsafe_classes, policy)
+    inputs, _, _ = evidence(examples, unsafe, model.unsafe_classes, policy)
     weights, bias = fit_combiner(inputs, np.array([e.label == "unsafe" for e in examples]))
     model = replace(model, combiner=weights, combiner_bias=bias,
                     provenance=provenance(paths, c, folds))  # fmt: skip
@@ -195,7 +202,9 @@ def train(
 def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) -> str:
     """Leave one set out: the model alone, the rules alone, and combined, per held-out set.
 
-    Each cell is "% unsafe stopped / % benign stopped" at the policy's threshold. The
+    Each cell is "% unsafe stopped / % benign stopped" at the policy's threshold. "rules"
+    is every term rule acting alone (text_model disabled); "combined" is what the moderator
+    decides with the model on: the combiner's score, or a rule that acts alone. The
     combiner of each held-out set is fitted on the other sets' out-of-fold scores (those
     scores come from models that did read the held-out set: slightly optimistic). The rules
     were written while reading some of these sets, so their column is optimistic there.
@@ -204,9 +213,8 @@ def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) 
     examples = [e for _, held in sets for e in held]
     classes = sorted({label_of(e) for e in examples} - {BENIGN})
     unsafe = out_of_fold(sets, c, folds=len(sets))
-    inputs = evidence(examples, unsafe, classes, policy)
+    inputs, ruled, alone = evidence(examples, unsafe, classes, policy)
     labels = np.array([e.label == "unsafe" for e in examples])
-    ruled = np.asarray(inputs[:, 1:-1].any(axis=1), dtype=bool)
     owner = np.concatenate([np.full(len(held), i) for i, (_, held) in enumerate(sets)])
     combined = np.zeros(len(examples))
     for i in range(len(sets)):
@@ -216,7 +224,7 @@ def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) 
     columns: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {
         "model": unsafe >= threshold,
         "rules": ruled,
-        "combined": combined >= threshold,
+        "combined": (combined >= threshold) | alone,
     }
     lines = [f"{'held out':<34}{'n':>6}" + "".join(f"{name:>14}" for name in columns)]
     for i, (name, held) in enumerate([*sets, ("all", examples)]):
@@ -225,11 +233,19 @@ def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) 
         )
         cells = [_cell(stopped[rows], labels[rows]) for stopped in columns.values()]
         lines.append(f"{Path(name).stem:<34}{len(held):>6}" + "".join(f"{c:>14}" for c in cells))
-    # Where the combined score stops 1, 1.5 and 2% of benign prompts, and what it stops there.
+    # Where the combined decision stops 1, 1.5 and 2% of benign prompts, and what it stops
+    # there (rules that act alone stop what they stop at any threshold).
     for rate in (0.01, 0.015, 0.02):
-        at = float(np.quantile(combined[~labels], 1 - rate))
+        free = combined[~labels & ~alone]  # benign prompts the threshold still decides
+        room = rate * (~labels).sum() - (~labels & alone).sum()
+        if room < 0:
+            lines.append(f"combined threshold for {100 * rate:g}% of benign stopped: none "
+                         "(rules acting alone stop more)")  # fmt: skip
+            continue
+        at = float(np.quantile(free, 1 - room / len(free))) if len(free) else 1.0
+        stopped = (combined > at) | alone
         lines.append(f"combined threshold for {100 * rate:g}% of benign stopped: {at:.3f}, "
-                     f"stopping {_cell(combined > at, labels)}")  # fmt: skip
+                     f"stopping {_cell(stopped, labels)}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -143,6 +143,7 @@ TOY_POLICY = (
     "  violence: {action: block, terms: [zorblax], check_negative_prompt: true}\n"
     "  impersonation: {action: review}\n"
     "  fruit: {action: block, terms: [banana]}\n"
+    "  kite-attack: {action: block, terms: [kites], weighs_as: violence}\n"
     "text_model: {path: toy.npz, threshold: 0.5}\n"
 )
 
@@ -182,6 +183,12 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
     # ...and so does a rule on the negative prompt, which the model never reads.
     negative = moderator.check("a calm walk", "zorblax")
     assert (negative.action, negative.reasons[0].field) == ("block", "negative_prompt")
+    # A category that weighs as a model class is weighed, not acting alone: a pair rule.
+    kites = moderator.check("children flying kites over a quiet harbour")
+    assert next(r for r in kites.reasons if r.rule == "term:kites").action == "allow"
+    assert kites.action == "allow"  # acting alone, it would block
+    _, found, _ = moderator.evidence([("children flying kites over a quiet harbour", "")])
+    assert moderator.hits(found, ["impersonation", "violence"]).tolist() == [[0, 1]]
 
 
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
