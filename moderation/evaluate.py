@@ -7,8 +7,9 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `train-*.jsonl`: written to docs/moderation-labelling.md by separate authors, each in its
   own style, to train the learned classifier (moderation/train.py), together with the six
   sets above;
-- `heldout5`, `heldout6`: written the same way and never trained or tuned on: the default
-  set here is heldout5.
+- `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
+  and heldout8 written after the last change to the filter); the default set here is
+  heldout5.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """

@@ -22,7 +22,7 @@ def test_evaluation_on_the_shipped_tuning_sets() -> None:
 
 
 def test_the_shipped_sets_are_labelled_and_large_enough() -> None:
-    for name in [f"heldout{n}" for n in ("", 2, 3, 4, 5, 6)] + ["dev", "dev2"]:
+    for name in [f"heldout{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8)] + ["dev", "dev2"]:
         rows = [json.loads(line) for line in (DATA / f"{name}.jsonl").read_text().splitlines()]
         assert len(rows) >= 110, name
         assert {r["label"] for r in rows} == {"unsafe", "benign"}
