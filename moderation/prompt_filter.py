@@ -177,6 +177,8 @@ class PromptModerator:
             for term, words in self.policy.benign_contexts.items()
             if (context := _term_pattern(words, False)) is not None
         ]
+        checked = {n for n, c in self.policy.categories.items() if c.check_negative_prompt}
+        self._negative_scope = checked.union(*(self.policy.categories[n].requires for n in checked))
         self._classifier = ProfanityClassifier()
         self._model = (
             TextModel.load(self.policy.text_model.path) if self.policy.text_model.enabled else None
@@ -186,8 +188,11 @@ class PromptModerator:
         """The terms whose benign context words are in the prompt, so do not count there."""
         return [term for term, context in self._contexts if context.search(text)]
 
-    def _matches(self, raw: str) -> dict[str, str]:
-        """Category -> matched term, over every reading of the text and its squeezed form."""
+    def _matches(self, raw: str, only: set[str] | None = None) -> dict[str, str]:
+        """Category -> matched term, over every reading of the text and its squeezed form.
+
+        `only`: the categories to look for (all when None).
+        """
         found: dict[str, str] = {}
         for text in readings(raw):
             if self._allowed is not None:
@@ -195,7 +200,7 @@ class PromptModerator:
             squeezed = squeeze(text)
             benign = self._benign_terms(text)
             for name, (plain, stretched) in self._patterns.items():
-                if name in found:
+                if name in found or (only is not None and name not in only):
                     continue
                 styles = self.policy.categories[name].style_references
                 for pattern, target in ((plain, text), (stretched, squeezed)):
@@ -205,6 +210,8 @@ class PromptModerator:
                         break
         for run in spelled_out_runs(raw):
             for name, pattern in self._unbounded.items():
+                if only is not None and name not in only:
+                    continue
                 if name not in found and pattern is not None and (match := pattern.search(run)):
                     found[name] = match.group()
         return found
@@ -230,7 +237,9 @@ class PromptModerator:
         return ""
 
     def _term_reasons(self, raw: str, field: Literal["prompt", "negative_prompt"]) -> list[Reason]:
-        matched = self._matches(raw)
+        # A negative prompt is read only for the categories that check it, and those they
+        # require: it legitimately lists what must not appear.
+        matched = self._matches(raw, self._negative_scope if field == "negative_prompt" else None)
         reasons = []
         for name, term in matched.items():
             category = self.policy.categories[name]
