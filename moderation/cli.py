@@ -37,10 +37,10 @@ def _train(args: argparse.Namespace) -> int:
     from moderation import train
 
     paths = [Path(p) for p in args.files] or train.training_paths()
-    if args.cv:
-        print(train.cross_validation_table(paths, load_policy(args.policy), args.c))
-        return 0
     policy = load_policy(args.policy)
+    if args.cv:
+        print(train.cross_validation_table(paths, policy, args.c))
+        return 0
     model = train.train(paths, args.out, args.c, policy=policy, progress=_progress)
     print(f"wrote {args.out}: {len(model.buckets)} features, classes {', '.join(model.classes)}")
     return 0

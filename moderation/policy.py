@@ -109,6 +109,12 @@ class Policy(BaseModel):
                     raise ValueError(f"categories.{name}.requires names unknown {required!r}")
         return self
 
+    def rules_only(self) -> Policy:
+        """A copy with the learned classifier off: every rule acts alone."""
+        rules = self.model_copy(deep=True)
+        rules.text_model.enabled = False
+        return rules
+
 
 def load_policy(path: Path | None = None) -> Policy:
     """The policy at `path`, or the shipped one; errors name the file and field."""

@@ -87,11 +87,9 @@ def _char_hashes(padded: bytes) -> np.ndarray[Any, np.dtype[np.uint32]]:
         )  # fmt: skip
     data = np.frombuffer(padded, dtype=np.uint8)
     start = np.uint32(~_CHAR_SEED & 0xFFFFFFFF)  # zlib inverts the CRC before and after
-    out = [np.zeros(0, dtype=np.uint32)]
+    out = []
     for size in CHAR_SIZES:
-        count = len(data) - size + 1
-        if count <= 0:
-            continue
+        count = len(data) - size + 1  # > 0: data is at least _NUMPY_FROM bytes long
         crc = np.full(count, start, dtype=np.uint32)
         for k in range(size):
             crc = _CRC_TABLE[(crc ^ data[k : k + count]) & 0xFF] ^ (crc >> 8)

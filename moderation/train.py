@@ -1,7 +1,7 @@
 """Train the prompt classifier of `moderation/text_model.py` on labelled JSONL sets.
 
 `vidflow moderation-train` runs `train` on the shipped training sets and writes the model
-that `PromptModerator` loads. `cross_validate` holds out one source file at a time: each
+that `PromptModerator` loads. `cross_validation_table` holds out one source file at a time: each
 file was written by a different author in a different style, so its score is the score on
 prompts written by somebody the model never read.
 """
@@ -35,7 +35,7 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
-# docs/benchmarks.md, "prompt classifier").
+# docs/benchmarks.md, "Fourth session: a learned classifier").
 C = 16.0
 # Folds of the out-of-fold scores the combiner learns from.
 FOLDS = 6
@@ -136,19 +136,13 @@ def evidence(
     weighs as no class of the model)."""
     from moderation.prompt_filter import PromptModerator
 
-    moderator = PromptModerator(_rules_only(policy))
+    moderator = PromptModerator((policy or load_policy()).rules_only())
     _, reasons, profanity = moderator.evidence([(e.text, "") for e in examples])
     fired = [[r for r in found if r.field == "prompt" and r.action != "allow"] for found in reasons]
     ruled = np.array([bool(found) for found in fired])
     alone = np.array([any(moderator.weighs_as(r.category) not in classes for r in found)
                       for found in fired])  # fmt: skip
     return evidence_matrix(unsafe, moderator.hits(reasons, classes), profanity), ruled, alone
-
-
-def _rules_only(policy: Policy | None) -> Policy:
-    rules = (policy or load_policy()).model_copy(deep=True)
-    rules.text_model.enabled = False
-    return rules
 
 
 def fit_combiner(

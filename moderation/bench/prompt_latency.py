@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from moderation.evaluate import load_examples
-from moderation.normalize import _letters, normalize
+from moderation.normalize import clear_caches
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator
 
@@ -49,8 +49,7 @@ def time_calls(moderator: PromptModerator, prompts: list[str]) -> list[float]:
         moderator.check(prompt, NEGATIVE)
     times = []
     for prompt in prompts:
-        normalize.cache_clear()
-        _letters.cache_clear()
+        clear_caches()
         started = time.perf_counter()
         moderator.check(prompt, NEGATIVE)
         times.append(1000 * (time.perf_counter() - started))
@@ -65,11 +64,7 @@ def main() -> None:
     policy = load_policy()
     moderators = {
         "rules + classifier": PromptModerator(policy),
-        "rules only": PromptModerator(
-            policy.model_copy(
-                update={"text_model": policy.text_model.model_copy(update={"enabled": False})}
-            )
-        ),
+        "rules only": PromptModerator(policy.rules_only()),
     }
     rows = []
     _, blind = load_examples(None)

@@ -9,9 +9,7 @@ from moderation.prompt_filter import PromptModerator
 @pytest.fixture(scope="session")
 def moderator() -> PromptModerator:
     """The shipped policy's rules acting alone (text_model off): what the rule tests test."""
-    policy = load_policy()
-    policy.text_model.enabled = False
-    return PromptModerator(policy)
+    return PromptModerator(load_policy().rules_only())
 
 
 @pytest.fixture(scope="session")

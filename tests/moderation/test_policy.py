@@ -51,3 +51,10 @@ def test_exact_terms_take_only_a_plural(tmp_path: Path) -> None:
     assert moderator.check("spics").action == "block"
     assert moderator.check("spiced rum").action == "allow"
     assert moderator.check("cutting").action == "block"  # a plain term inflects
+
+
+def test_rules_only_turns_the_classifier_off_in_a_copy() -> None:
+    policy = load_policy()
+    rules = policy.rules_only()
+    assert policy.text_model.enabled and not rules.text_model.enabled
+    assert rules.categories == policy.categories
