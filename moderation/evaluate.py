@@ -23,10 +23,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from moderation.policy import Policy
 from moderation.prompt_filter import PromptModerator
+from vidflow.errors import SpecError
 
 TARGET_RECALL = 0.97
 TARGET_FALSE_POSITIVE = 0.02
@@ -74,7 +75,16 @@ def load_examples(path: Path | None) -> tuple[str, list[Example]]:
         name = "moderation/data/heldout5.jsonl"
     else:
         text, name = path.read_text(encoding="utf-8"), str(path)
-    examples = [Example.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    examples = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            examples.append(Example.model_validate_json(line))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise SpecError(f"{name}:{number}", first["msg"], field=field) from exc
     return name, examples
 
 

@@ -31,7 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code = args.handler(args)
+    from vidflow.errors import SpecError
+
+    try:
+        code = args.handler(args)
+    except SpecError as exc:  # a bad input file: its name, job and field, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

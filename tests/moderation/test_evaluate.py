@@ -57,3 +57,16 @@ def test_evaluation_command_fails_when_a_target_is_missed(
     out = capsys.readouterr().out
     assert re.search(r"recall sexual +50\.0%", out) and 'miss: [unsafe] "a calm lake"' in out
     assert out.splitlines()[-1] == "TARGETS MISSED"
+
+
+def test_a_bad_labelled_line_is_named_by_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text(
+        '{"text": "a red apple", "label": "benign"}\n\n{"text": "x", "label": "unsure"}\n'
+    )
+    for command in (["moderation-eval", str(labelled)], ["moderation-train", str(labelled)]):
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        assert f"{labelled}:3" in error and "field 'label'" in error, error
