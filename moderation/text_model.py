@@ -187,8 +187,10 @@ class TextModel:
             )
 
     def save(self, path: Path) -> None:
+        """Write the model; a crash mid-write leaves the previous file as it was."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
+        partial = path.with_name(f".{path.name}.partial")
+        with partial.open("wb") as handle:
             np.savez_compressed(
                 handle,
                 format=np.int64(MODEL_FORMAT),
@@ -200,6 +202,7 @@ class TextModel:
                 combiner_bias=np.float64(self.combiner_bias),
                 provenance=np.array(self.provenance),
             )
+        partial.replace(path)
 
     def rows(self, ids: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, np.dtype[Any]]:
         """Rows of `weights` for the bucket ids that have one."""

@@ -4,6 +4,7 @@ import hashlib
 import json
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,6 +75,24 @@ def test_a_model_saves_and_loads_to_the_same_predictions(tmp_path: Path) -> None
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-3)
     unsafe = 1 - loaded.predict_proba(texts)[:, 0]
     assert unsafe[0] > 0.5 > unsafe[1]
+
+
+def test_a_crash_while_saving_keeps_the_previous_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.npz"
+    fit(TOY).save(path)
+    before = path.read_bytes()
+
+    def crash(handle: Any, **arrays: Any) -> None:
+        handle.write(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", crash)
+    with pytest.raises(OSError, match="disk full"):
+        fit(TOY).save(path)
+    assert path.read_bytes() == before
+    assert TextModel.load(path).classes == ("benign", "impersonation", "violence")
 
 
 def test_the_policy_names_its_model_relative_to_itself(tmp_path: Path) -> None:
