@@ -31,11 +31,11 @@ from flows.deploy import gpu_slot
 from flows.reporting import append_github_summary, job_rows, markdown_summary
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
-from moderation.label import LabelStyle
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
-from moderation.provenance import ProvenanceReport, Stamper
 from moderation.safety import SafetyReport, SafetyScorer
+from provenance.label import LabelStyle
+from provenance.stamp import ProvenanceReport, Stamper
 from vidflow.changes import changed_prompt_files
 from vidflow.errors import SpecError
 from vidflow.gallery import write_gallery

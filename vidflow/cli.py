@@ -12,7 +12,7 @@ from vidflow import __version__
 def build_parser() -> argparse.ArgumentParser:
     from generation import cli as generation_cli
     from moderation import cli as moderation_cli
-    from moderation import verify
+    from provenance import verify
     from vidflow import commands
 
     parser = argparse.ArgumentParser(

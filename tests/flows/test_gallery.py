@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flows.reporting import append_github_summary, markdown_summary
-from moderation.provenance import encode_h264
+from provenance.stamp import encode_h264
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport
 

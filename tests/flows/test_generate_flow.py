@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.verify import verify_file
+from provenance.verify import verify_file
 from vidflow.manifest import Manifest, RunReport
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -1,6 +1,6 @@
 """Watermark CPU cost per video: embed every frame, then decode as `vidflow verify` does.
 
-    python -m moderation.bench.watermark_cost --frames 81 --width 832 --height 480 --out wm-cost.json
+    python -m provenance.bench.watermark_cost --frames 81 --width 832 --height 480 --out wm-cost.json
 
 Needs numpy, opencv-python(-headless), PyWavelets and pydantic only. For each worker count,
 embeds the video on threads (as `embed_video` does) and on a process pool started for the
@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from moderation.watermark import (
+from provenance.watermark import (
     DECODE_FRAMES,
     FrameWatermarker,
     default_workers,

@@ -1,7 +1,7 @@
 """Watermark robustness: mark natural-looking clips, attack them, count detections.
 
-    python -m moderation.bench.watermark_robustness --videos 20 --clean 200 --out wm.json
-    python -m moderation.bench.watermark_robustness --footage noise --out wm-noise.json
+    python -m provenance.bench.watermark_robustness --videos 20 --clean 200 --out wm.json
+    python -m provenance.bench.watermark_robustness --footage noise --out wm-noise.json
 
 Footage: scikit-image's sample photographs animated with pans and zooms (real texture and
 edges, not flat colours), or noise-like clips like the tiny preset's random-weight output.
@@ -26,7 +26,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from moderation.watermark import (
+from provenance.watermark import (
     DECODE_FRAMES,
     decode_frame_bits,
     embed_video,

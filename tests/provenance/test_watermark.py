@@ -11,8 +11,8 @@ import pytest
 from imwatermark import WatermarkDecoder, WatermarkEncoder
 from provenance_fixtures import PAYLOAD, clip, marked, noise_clip  # noqa: F401
 
-from moderation.bench.watermark_robustness import ATTACKS, h264
-from moderation.watermark import (
+from provenance.bench.watermark_robustness import ATTACKS, h264
+from provenance.watermark import (
     METHOD,
     PAYLOAD_BITS,
     SCALES,

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from moderation.bench.watermark_robustness import animate, sample_images
-from moderation.provenance import ProvenanceReport, Stamper
-from moderation.watermark import embed_video
+from provenance.bench.watermark_robustness import animate, sample_images
+from provenance.stamp import ProvenanceReport, Stamper
+from provenance.watermark import embed_video
 from vidflow.settings import Settings
 from vidflow.spec import Job, JobSpec
 

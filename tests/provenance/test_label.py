@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip  # noqa: F401
 
-from moderation.label import LabelStyle, draw_label, label_score
+from provenance.label import LabelStyle, draw_label, label_score
 
 
 def test_label_is_drawn_and_detected(clip: np.ndarray) -> None:

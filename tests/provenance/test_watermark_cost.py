@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from moderation.bench.watermark_cost import PAYLOAD, embed_processes, footage, worker_counts
-from moderation.watermark import embed_video
+from provenance.bench.watermark_cost import PAYLOAD, embed_processes, footage, worker_counts
+from provenance.watermark import embed_video
 
 
 def test_worker_counts_double_up_to_every_core() -> None:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
-from moderation.label import LabelStyle
-from moderation.provenance import ProvenanceReport, Stamper
-from moderation.verify import verify_file
-from moderation.watermark import PAYLOAD_BITS
+from provenance.label import LabelStyle
+from provenance.stamp import ProvenanceReport, Stamper
+from provenance.verify import verify_file
+from provenance.watermark import PAYLOAD_BITS
 from vidflow.settings import Settings
 
 

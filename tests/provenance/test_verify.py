@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
-from moderation.provenance import ProvenanceReport, encode_h264
-from moderation.verify import verify_file
+from provenance.stamp import ProvenanceReport, encode_h264
+from provenance.verify import verify_file
 from vidflow.cli import main
 
 

@@ -11,9 +11,9 @@ import imageio_ffmpeg
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.c2pa_sign import C2paStatus, read_c2pa
-from moderation.label import Corner, LabelStyle, label_score
-from moderation.watermark import DECODE_FRAMES, WatermarkReading, read_video
+from provenance.c2pa_sign import C2paStatus, read_c2pa
+from provenance.label import Corner, LabelStyle, label_score
+from provenance.watermark import DECODE_FRAMES, WatermarkReading, read_video
 from vidflow.settings import get_settings
 
 # Correlation of the label's glyph shape with the corner's luma above which it is present.

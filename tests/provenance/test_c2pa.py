@@ -13,9 +13,9 @@ import pytest
 from cryptography import x509
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
-from moderation.c2pa_sign import DEV_SUBJECT, load_credentials, read_c2pa
-from moderation.provenance import ProvenanceReport, Stamper
-from moderation.verify import verify_file
+from provenance.c2pa_sign import DEV_SUBJECT, load_credentials, read_c2pa
+from provenance.stamp import ProvenanceReport, Stamper
+from provenance.verify import verify_file
 from vidflow.settings import Settings
 
 

@@ -15,9 +15,9 @@ import imageio_ffmpeg
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.c2pa_sign import Mp4Signer, load_credentials, manifest_definition
-from moderation.label import LabelStyle, draw_label
-from moderation.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
+from provenance.c2pa_sign import Mp4Signer, load_credentials, manifest_definition
+from provenance.label import LabelStyle, draw_label
+from provenance.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
 from vidflow.settings import Settings
 from vidflow.spec import Job
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the provenance marks (robustness to platform attacks, CPU cost)."""
