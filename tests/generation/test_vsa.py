@@ -1,0 +1,140 @@
+"""Video Sparse Attention: the FlexAttention implementation against the dense reference,
+and the gate weights' way from a saved checkpoint into the transformer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from generation.tiny import build_tiny_pipeline
+from generation.vsa import (
+    CUBE_TOKENS,
+    attach_gates,
+    cube_layout,
+    enable_vsa,
+    from_cubes,
+    read_gate_weights,
+    reference_vsa,
+    to_cubes,
+    top_k,
+    video_sparse_attention,
+)
+from vidflow.errors import ModelUnavailableError
+
+
+def _qkvg(grid: tuple[int, int, int], heads: int = 2, dim: int = 16, seed: int = 0):  # type: ignore[no-untyped-def]
+    generator = torch.Generator().manual_seed(seed)
+    tokens = grid[0] * grid[1] * grid[2]
+    return [
+        torch.randn(1, tokens, heads, dim, generator=generator, dtype=torch.float64)
+        for _ in range(4)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("grid", "sparsity"),
+    [
+        ((4, 8, 8), 0.5),  # whole cubes only
+        ((4, 8, 8), 0.0),  # nothing skipped: every cube selected
+        ((5, 6, 7), 0.8),  # partial cubes on every axis
+        ((3, 5, 9), 0.9),  # fewer frames than a cube; one cube kept
+        ((6, 10, 4), 0.3),
+    ],
+)
+def test_flex_vsa_equals_the_dense_reference(grid: tuple[int, int, int], sparsity: float) -> None:
+    q, k, v, g = _qkvg(grid)
+    got = video_sparse_attention(q, k, v, g, grid, sparsity)
+    want = reference_vsa(q, k, v, g, grid, sparsity)
+    assert got.shape == q.shape
+    # FlexAttention accumulates its softmax in float32; a wrong cube would differ by ~0.1.
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_sparsity_changes_the_output_and_zero_sparsity_is_dense_plus_gated_coarse() -> None:
+    grid = (5, 6, 7)
+    q, k, v, g = _qkvg(grid, seed=1)
+    dense = torch.nn.functional.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    ).transpose(1, 2)
+    no_gate = torch.zeros_like(g)
+    # All cubes selected and a zero gate: exactly dense attention (partial cubes' empty
+    # slots must not leak into the softmax).
+    torch.testing.assert_close(video_sparse_attention(q, k, v, no_gate, grid, 0.0), dense)
+    sparse = video_sparse_attention(q, k, v, no_gate, grid, 0.8)
+    assert not torch.allclose(sparse, dense)
+    gated = video_sparse_attention(q, k, v, g, grid, 0.8)
+    assert not torch.allclose(gated, sparse)
+
+
+def test_cube_layout_round_trips_and_counts_partial_cubes() -> None:
+    grid = (5, 6, 7)
+    layout = cube_layout(grid, torch.device("cpu"))
+    assert layout.cubes == 2 * 2 * 2
+    assert int(layout.tokens_per_cube.sum()) == 5 * 6 * 7
+    assert layout.tokens_per_cube.tolist()[:2] == [64, 4 * 4 * 3]
+    assert int(layout.slot_is_real.sum()) == 5 * 6 * 7
+    x = torch.randn(2, 5 * 6 * 7, 3, 4)
+    cubed = to_cubes(x, layout)
+    assert cubed.shape[1] == layout.cubes * CUBE_TOKENS
+    assert torch.equal(from_cubes(cubed, layout), x)
+    assert torch.count_nonzero(cubed[:, ~layout.slot_is_real]) == 0
+    # The first cube holds grid positions (t<4, h<4, w<4) in grid order.
+    first = x.view(2, 5, 6, 7, 3, 4)[:, :4, :4, :4].reshape(2, 64, 3, 4)
+    assert torch.equal(cubed[:, :64], first)
+
+
+def test_top_k_counts_as_fastvideo() -> None:
+    assert top_k(0.8, 100) == 20
+    assert top_k(0.8, 7) == 2  # ceil(1.4)
+    assert top_k(0.99, 3) == 1 and top_k(0.0, 3) == 3
+
+
+def _gated_checkpoint(tmp_path: Path, with_gates: bool) -> tuple[Path, torch.nn.Module]:
+    transformer = build_tiny_pipeline().transformer.eval()
+    state = {name: tensor.contiguous() for name, tensor in transformer.state_dict().items()}
+    torch.manual_seed(3)
+    dim = transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    if with_gates:
+        for i in range(len(transformer.blocks)):
+            state[f"blocks.{i}.attn1.to_gate_compress.weight"] = torch.randn(dim, dim) * 0.1
+            state[f"blocks.{i}.attn1.to_gate_compress.bias"] = torch.randn(dim) * 0.1
+    folder = tmp_path / "transformer"
+    transformer.save_config(folder)
+    save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
+    return folder, transformer
+
+
+def test_gate_weights_load_from_a_saved_checkpoint_and_drive_vsa(tmp_path: Path) -> None:
+    from diffusers import WanTransformer3DModel
+
+    folder, _ = _gated_checkpoint(tmp_path, with_gates=True)
+    gates = read_gate_weights(folder)
+    assert len(gates) == 4
+    # diffusers loads the same folder and drops the gate keys: VSA must attach them.
+    transformer = WanTransformer3DModel.from_pretrained(folder).eval()
+    assert not hasattr(transformer.blocks[0].attn1, "to_gate_compress")
+    latents = torch.randn(1, 16, 3, 12, 14)  # a 3x6x7 grid: partial cubes
+    text = torch.randn(1, 8, transformer.config.text_dim)
+    timestep = torch.tensor([500.0])
+    with torch.inference_mode():
+        dense = transformer(latents, timestep, text, return_dict=False)[0]
+        attach_gates(transformer, gates, str(folder))
+        loaded = transformer.blocks[1].attn1.to_gate_compress
+        assert torch.equal(loaded.weight, gates["blocks.1.attn1.to_gate_compress.weight"])
+        state = enable_vsa(transformer, sparsity=0.75)
+        sparse = transformer(latents, timestep, text, return_dict=False)[0]
+    assert state.grid == (3, 6, 7)
+    assert sparse.shape == dense.shape and not torch.allclose(sparse, dense)
+
+
+def test_a_checkpoint_without_gates_is_refused_by_name(tmp_path: Path) -> None:
+    folder, transformer = _gated_checkpoint(tmp_path, with_gates=False)
+    gates = read_gate_weights(folder)
+    assert gates == {}
+    with pytest.raises(ModelUnavailableError, match="blocks.0.attn1.to_gate_compress.weight"):
+        attach_gates(transformer, gates, str(folder))
+    with pytest.raises(ModelUnavailableError, match="attach_gates"):
+        enable_vsa(transformer, sparsity=0.8)
