@@ -2,7 +2,8 @@
 
 The child loads each preset's model once and streams every finished job back at once, so
 the parent runs the CPU stages of one job while the child generates the next. Frames travel
-through `.npy` files written atomically; results through a queue as JSON.
+through `.npy` files written atomically; results through a queue as JSON, and between them
+the progress of each denoising step as ("progress", JSON) pairs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import queue as queue_module
 import time
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ class GenerationResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
     device: str = ""
     error: str | None = None
+    telemetry: dict[str, Any] = Field(
+        default_factory=dict,
+        description="GPU utilisation, memory and clock samples over the job (NVML), or why "
+        "there are none.",
+    )
+
+
+class StepProgress(BaseModel):
+    """One denoising step finished, as the child reports it."""
+
+    job_hash: str
+    job_id: str
+    step: int = Field(description="Steps finished, from 1.")
+    steps: int = Field(description="Steps of the job.")
+    elapsed_s: float = Field(description="Seconds since the job started.")
 
 
 def _save_frames(frames: np.ndarray, path: Path) -> None:
@@ -52,6 +68,7 @@ def _generate_group(
     from generation.presets import get_preset
     from generation.probe import probe_hardware
     from generation.runner import PipelineRunner, is_oom
+    from generation.telemetry import GpuSampler
 
     preset = get_preset(jobs[0].preset)
     probe = probe_hardware()
@@ -65,6 +82,19 @@ def _generate_group(
         if os.getppid() != parent:  # the flow died: stop, finished frames are on disk
             return
         result = GenerationResult(job_hash=job.content_hash, device=device)
+        started = time.perf_counter()
+
+        def on_step(step: int, steps: int, job: Job = job, started: float = started) -> None:
+            progress = StepProgress(
+                job_hash=job.content_hash,
+                job_id=job.id,
+                step=step,
+                steps=steps,
+                elapsed_s=round(time.perf_counter() - started, 3),
+            )
+            report.put(("progress", progress.model_dump_json()))
+
+        sampler = GpuSampler().start()
         for attempt in range(2):
             try:
                 if not plan.fits:
@@ -72,7 +102,7 @@ def _generate_group(
                 if runner is None:
                     runner = PipelineRunner.load(preset, plan, cache_dir)
                     load_s = runner.load_s
-                frames, timings = runner.generate(job)
+                frames, timings = runner.generate(job, on_step)
                 path = work_dir / f"{job.content_hash}.npy"
                 _save_frames(frames, path)
                 timings["load_s"] = load_s
@@ -93,10 +123,14 @@ def _generate_group(
                 if frugal is None or attempt > 0:
                     break
                 plan = frugal
-        # The plan as predicted, and the job's peaks as measured, side by side in the manifest.
+        # The plan as predicted, and the job's peaks as measured, side by side in the manifest,
+        # with the attention and step cache the job ran with.
         measured = runner.last_peak_gib if runner is not None and result.error is None else {}
         planned = plan.model_dump() | ({"measured_peak_gib": measured} if measured else {})
-        report.put(result.model_copy(update={"plan": planned}).model_dump_json())
+        if runner is not None:
+            planned |= runner.job_settings(job)
+        update = {"plan": planned, "telemetry": sampler.stop()}
+        report.put(result.model_copy(update=update).model_dump_json())
     if runner is not None:
         runner.close()
 
@@ -115,9 +149,17 @@ def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any
 
 
 def run_batch(
-    jobs: list[Job], work_dir: Path, *, cache_dir: Path, timeout_s: float
+    jobs: list[Job],
+    work_dir: Path,
+    *,
+    cache_dir: Path,
+    timeout_s: float,
+    on_progress: Callable[[StepProgress], None] | None = None,
 ) -> Generator[GenerationResult, None, None]:
-    """Yield one result per job, in the order they finish; never hang, never drop a job."""
+    """Yield one result per job, in the order they finish; never hang, never drop a job.
+
+    `on_progress` is called in this process for each denoising step the child finishes.
+    """
     context = mp.get_context("spawn")
     report = context.Queue()
     child = context.Process(
@@ -148,6 +190,10 @@ def run_batch(
                 if not child.is_alive():
                     reason = f"generation process died (exit code {child.exitcode})"
                     break
+                continue
+            if isinstance(message, tuple):  # ("progress", json)
+                if on_progress is not None:
+                    on_progress(StepProgress.model_validate_json(message[1]))
                 continue
             result = GenerationResult.model_validate_json(message)
             if pending.pop(result.job_hash, None) is not None:

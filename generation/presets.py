@@ -13,9 +13,11 @@ import yaml
 from pydantic import BaseModel, Field
 
 from vidflow.errors import ModelUnavailableError, SpecError
-from vidflow.spec import Job, JobSpec
+from vidflow.spec import Job, JobSpec, StepCache
 
 BUILTIN_TINY = "builtin:tiny"
+# Built-in models with random weights, by model id: the kind of tiny pipeline to build.
+BUILTINS = {BUILTIN_TINY: "t2v", "builtin:tiny-ti2v": "ti2v"}
 
 
 class PresetDefaults(BaseModel):
@@ -52,6 +54,19 @@ class Preset(BaseModel):
     description: str = ""
     defaults: PresetDefaults
     memory: PresetMemory
+    size_multiple: int = Field(
+        16,
+        description="Width and height must be multiples of this: the VAE's spatial "
+        "compression times the transformer's patch (8x2 for Wan2.1, 16x2 for Wan2.2 TI2V).",
+    )
+    attention: Literal["dense", "vsa"] = Field(
+        "dense",
+        description="Self-attention as the checkpoint was trained: dense, or Video Sparse "
+        "Attention (needs the checkpoint's to_gate_compress weights).",
+    )
+    vsa_sparsity: float = Field(
+        0.8, ge=0.0, lt=1.0, description="VSA: share of key cubes each query cube skips."
+    )
 
     @property
     def env_var(self) -> str:
@@ -95,13 +110,21 @@ def resolve_job(spec: JobSpec, source: str, default_preset: str) -> Job:
         )
     if preset.kind == "ti2v" and not spec.image:
         raise SpecError(source, f"preset {name} needs an input image", job=spec.id, field="image")
+    d = preset.defaults
+    for field, size in (("width", spec.width or d.width), ("height", spec.height or d.height)):
+        if size % preset.size_multiple:
+            raise SpecError(
+                source,
+                f"preset {name} makes sizes in multiples of {preset.size_multiple} px, got {size}",
+                job=spec.id,
+                field=field,
+            )
     image = spec.image
     if image is not None:
         path = (Path(source).parent / image).resolve()
         if not path.is_file():
             raise SpecError(source, f"image not found: {path}", job=spec.id, field="image")
         image = str(path)
-    d = preset.defaults
     return Job(
         id=spec.id,
         source=source,
@@ -120,6 +143,7 @@ def resolve_job(spec: JobSpec, source: str, default_preset: str) -> Job:
         image=image,
         tags=tuple(spec.tags),
         owner=spec.owner,
+        step_cache=spec.step_cache if isinstance(spec.step_cache, StepCache) else None,
     )
 
 
@@ -128,8 +152,8 @@ def locate_weights(preset: Preset, cache_dir: Path) -> Path | str:
     from generation.tiny import ensure_tiny_model
 
     source = preset.source()
-    if source == BUILTIN_TINY:
-        return ensure_tiny_model(cache_dir)
+    if source in BUILTINS:
+        return ensure_tiny_model(cache_dir, BUILTINS[source])
     folder = Path(source).expanduser()
     if folder.is_absolute() or source.startswith("."):
         if not (folder / "model_index.json").is_file():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ import torch
 
 from generation.planner import Plan
 from generation.presets import Preset, locate_weights
-from vidflow.spec import Job
+from vidflow.spec import Job, StepCache
+
+# Called after each denoising step with (step, steps), steps counted from 1.
+StepCallback = Callable[[int, int], None]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ class PipelineRunner:
             pipe.scheduler.config, shift=preset.defaults.shift
         )
         pipe.set_progress_bar_config(disable=True)
-        self.pipe = self._place(pipe, plan)
+        self.pipe = self._place(pipe, plan, preset)
         self.parking = ParkedWeights(self.pipe.transformer) if plan.park_transformer else None
         # Peak GPU memory of the last job's encode, denoise and decode, in GiB.
         self.last_peak_gib: dict[str, float] = {}
@@ -108,19 +112,36 @@ class PipelineRunner:
     @classmethod
     def load(cls, preset: Preset, plan: Plan, cache_dir: Path) -> PipelineRunner:
         """Load the preset's weights (never downloading) and place them as the plan says."""
-        from diffusers import WanPipeline
+        from diffusers import WanImageToVideoPipeline, WanPipeline
 
         started = time.perf_counter()
         weights = locate_weights(preset, cache_dir)
         # Wan's VAE is kept in float32, as diffusers' Wan examples load it: it is a small
         # share of the time and reduced precision there shows as artifacts.
         dtype = {"default": DTYPES[plan.dtype], "vae": torch.float32}
-        pipe = WanPipeline.from_pretrained(weights, dtype=dtype)
+        if preset.kind == "ti2v":
+            # Wan2.2 TI2V conditions on the image as the first latent frame, its timestep
+            # zero there (`expand_timesteps`); WanPipeline would ignore the image.
+            pipe = WanImageToVideoPipeline.from_pretrained(
+                weights, dtype=dtype, expand_timesteps=True
+            )
+        else:
+            pipe = WanPipeline.from_pretrained(weights, dtype=dtype)
+        if preset.attention == "vsa":
+            from generation.vsa import attach_gates, read_gate_weights
+
+            folder = Path(weights) / "transformer"
+            attach_gates(pipe.transformer, read_gate_weights(folder), str(folder))
         return cls(preset, plan, pipe, load_s=time.perf_counter() - started)
 
     @staticmethod
-    def _place(pipe: Any, plan: Plan) -> Any:
+    def _place(pipe: Any, plan: Plan, preset: Preset) -> Any:
         """Put each component where the plan says, using diffusers' own mechanisms."""
+        if preset.attention == "vsa":
+            from generation.vsa import enable_vsa
+
+            # Before compile, so the compiled blocks contain the sparse attention.
+            enable_vsa(pipe.transformer, preset.vsa_sparsity)
         if plan.device == "cpu":
             return pipe
         if plan.offload == "none":
@@ -165,8 +186,18 @@ class PipelineRunner:
     def _execution_device(self) -> torch.device:
         return torch.device("cuda" if self.plan.device == "cuda" else "cpu")
 
+    def job_settings(self, job: Job) -> dict[str, Any]:
+        """What the manifest records about how this job was made beyond the plan."""
+        return {
+            "attention": self.preset.attention,
+            "vsa_sparsity": self.preset.vsa_sparsity if self.preset.attention == "vsa" else None,
+            "step_cache": job.step_cache.model_dump() if job.step_cache else None,
+        }
+
     @torch.inference_mode()
-    def generate(self, job: Job) -> tuple[np.ndarray, dict[str, float]]:
+    def generate(
+        self, job: Job, on_step: StepCallback | None = None
+    ) -> tuple[np.ndarray, dict[str, float]]:
         """Frames as uint8 RGB [T, H, W, 3], and seconds per step of the job."""
         pipe = self.pipe
         device = self._execution_device()
@@ -176,7 +207,7 @@ class PipelineRunner:
         if self.parking is not None:
             self.parking.restore()
 
-        # 1. Encode the prompt.
+        # 1. Encode the prompt (and, for image-to-video, fit the image to the video's frame).
         embeds, negative = pipe.encode_prompt(
             prompt=job.prompt,
             negative_prompt=job.negative_prompt or None,
@@ -187,13 +218,17 @@ class PipelineRunner:
         dtype = pipe.transformer.dtype
         embeds = embeds.to(device, dtype)
         negative = negative.to(device, dtype) if negative is not None else None
+        conditioning = {"image": fit_image(job.image, job.width, job.height)} if job.image else {}
         marks["encoded"] = time.perf_counter()
         self._record_peak("encode")
 
-        # 2. Denoise, then 3. decode; the step callback marks where denoising ends, and
-        # after the last step parks the transformer if the plan gives its memory to the VAE.
+        # 2. Denoise, then 3. decode; the step callback reports progress, marks where
+        # denoising ends, and after the last step parks the transformer if the plan gives
+        # its memory to the VAE.
         def on_step_end(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             marks["denoised"] = time.perf_counter()
+            if on_step is not None:
+                on_step(step + 1, job.steps)
             if step == job.steps - 1:
                 self._record_peak("denoise")
                 if self.parking is not None:
@@ -201,25 +236,26 @@ class PipelineRunner:
             return kwargs
 
         generator = torch.Generator(device="cpu").manual_seed(job.seed)
-        video = pipe(
-            prompt_embeds=embeds,
-            negative_prompt_embeds=negative,
-            height=job.height,
-            width=job.width,
-            num_frames=job.num_frames,
-            num_inference_steps=job.steps,
-            guidance_scale=job.guidance_scale,
-            generator=generator,
-            output_type="np",
-            callback_on_step_end=on_step_end,
-        ).frames[0]
+        with step_cache(pipe.transformer, job.step_cache, job.steps):
+            video = pipe(
+                prompt_embeds=embeds,
+                negative_prompt_embeds=negative,
+                height=job.height,
+                width=job.width,
+                num_frames=job.num_frames,
+                num_inference_steps=job.steps,
+                guidance_scale=job.guidance_scale,
+                generator=generator,
+                output_type="pt",
+                callback_on_step_end=on_step_end,
+                **conditioning,
+            ).frames[0]
+
+        # 4. Convert to 8-bit frames where they were decoded, then copy a quarter of the
+        # bytes to the host (the float32 video of 480x832x81 is 390 MB, its uint8 97 MB).
+        frames = to_uint8_frames(video)
         marks["decoded"] = time.perf_counter()
         self._record_peak("decode")
-
-        # 4. Convert to 8-bit frames for the CPU stages.
-        frames = np.clip(np.rint(np.asarray(video, dtype=np.float32) * 255.0), 0, 255).astype(
-            np.uint8
-        )
         timings = {
             "encode_s": marks["encoded"] - marks["start"],
             "denoise_s": marks["denoised"] - marks["encoded"],
@@ -232,3 +268,53 @@ class PipelineRunner:
         del self.pipe
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """[T, C, H, W] floats in [0, 1] (diffusers' "pt" output) -> uint8 [T, H, W, C] on the host.
+
+    Rounded half to even, as numpy's rint: the same bytes as converting on the host.
+    """
+    frames = (video * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return frames.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def fit_image(path: str, width: int, height: int) -> Any:
+    """The job's image cropped to the video's aspect ratio (centred) and resized to its
+    frame: Wan2.2 TI2V takes the image as the first frame at the video's own size."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    return ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def step_cache_config(cache: StepCache, steps: int) -> Any:
+    """diffusers' hook configuration for a job's step cache."""
+    from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
+
+    if cache.method == "first-block":
+        return FirstBlockCacheConfig(threshold=cache.threshold or 0.05)
+    interval = cache.interval or 5
+    # TaylorSeer needs a few full steps before it can forecast (diffusers' default 3);
+    # never more than the job has.
+    return TaylorSeerCacheConfig(
+        cache_interval=interval, disable_cache_before_step=min(3, max(steps - 1, 0))
+    )
+
+
+class step_cache:
+    """Enable a job's step cache on the transformer for one pipeline call, then remove it,
+    so the next job of the batch runs as its own spec says."""
+
+    def __init__(self, transformer: Any, cache: StepCache | None, steps: int) -> None:
+        self.transformer = transformer
+        self.config = step_cache_config(cache, steps) if cache else None
+
+    def __enter__(self) -> None:
+        if self.config is not None:
+            self.transformer.enable_cache(self.config)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.config is not None:
+            self.transformer.disable_cache()

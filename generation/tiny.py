@@ -1,8 +1,12 @@
-"""The embedded `tiny` preset: a real WanPipeline, built locally with random weights.
+"""The embedded `tiny` and `tiny-ti2v` presets: real diffusers pipelines, built locally with
+random weights.
 
-It has the shapes of Wan2.1 in miniature (same classes, same code path, same `from_pretrained`
-load), so every stage of vidflow runs on a laptop CPU in seconds with nothing downloaded.
-Its pixels are noise; its timings and control flow are the real ones.
+`tiny` has the shapes of Wan2.1 text-to-video in miniature; `tiny-ti2v` those of Wan2.2
+TI2V (the residual VAE with 16x spatial compression and 2x2 pixel patches, and the image
+conditioning by the first latent frame through `WanImageToVideoPipeline` with
+`expand_timesteps`). Same classes, same code path, same `from_pretrained` load as the real
+models, so every stage of vidflow runs on a laptop CPU in seconds with nothing downloaded.
+Their pixels are noise; their timings and control flow are the real ones.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ def _build_tokenizer():  # type: ignore[no-untyped-def]
     )
 
 
-def build_tiny_pipeline():  # type: ignore[no-untyped-def]
-    """The tiny pipeline's components with seeded random weights (sizes as in diffusers' tests)."""
+def build_tiny_pipeline(kind: str = "t2v"):  # type: ignore[no-untyped-def]
+    """A tiny pipeline with seeded random weights (sizes as in diffusers' tests); `kind` is
+    "t2v" (Wan2.1-shaped WanPipeline) or "ti2v" (Wan2.2-TI2V-shaped image-to-video)."""
     from diffusers import (
         AutoencoderKLWan,
         FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
         WanPipeline,
         WanTransformer3DModel,
     )
@@ -63,19 +69,38 @@ def build_tiny_pipeline():  # type: ignore[no-untyped-def]
             decoder_start_token_id=tokenizer.pad_token_id,
         )
     )
-    vae = AutoencoderKLWan(
-        base_dim=3,
-        z_dim=16,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )
+    if kind == "ti2v":
+        # Wan2.2's VAE in miniature: pixels in 2x2 patches (12 channels), residual blocks.
+        z_dim = 8
+        vae = AutoencoderKLWan(
+            base_dim=8,
+            z_dim=z_dim,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+            is_residual=True,
+            in_channels=12,
+            out_channels=12,
+            patch_size=2,
+            scale_factor_spatial=16,
+            latents_mean=[0.0] * z_dim,
+            latents_std=[1.0] * z_dim,
+        )
+    else:
+        z_dim = 16
+        vae = AutoencoderKLWan(
+            base_dim=3,
+            z_dim=z_dim,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+        )
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
+        in_channels=z_dim,
+        out_channels=z_dim,
         text_dim=32,
         freq_dim=256,
         ffn_dim=32,
@@ -87,6 +112,15 @@ def build_tiny_pipeline():  # type: ignore[no-untyped-def]
         rope_max_seq_len=1024,
     )
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    if kind == "ti2v":
+        return WanImageToVideoPipeline(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            scheduler=scheduler,
+            transformer=transformer,
+            expand_timesteps=True,
+        )
     return WanPipeline(
         tokenizer=tokenizer,
         text_encoder=text_encoder,
@@ -96,20 +130,21 @@ def build_tiny_pipeline():  # type: ignore[no-untyped-def]
     )
 
 
-def ensure_tiny_model(cache_dir: Path) -> Path:
-    """Build the tiny model once into the cache and return its folder.
+def ensure_tiny_model(cache_dir: Path, kind: str = "t2v") -> Path:
+    """Build a tiny model once into the cache and return its folder.
 
     It is built in a temporary folder beside the target and renamed into place, so a crash
     or a concurrent build never leaves half a model where `from_pretrained` would find it.
     """
-    target = cache_dir / "models" / f"tiny-v{TINY_VERSION}"
+    name = "tiny" if kind == "t2v" else f"tiny-{kind}"
+    target = cache_dir / "models" / f"{name}-v{TINY_VERSION}"
     if (target / "model_index.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("building the tiny model in %s", target)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:
-        build_tiny_pipeline().save_pretrained(staging)
+        build_tiny_pipeline(kind).save_pretrained(staging)
         try:
             staging.rename(target)
         except OSError:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,6 +35,41 @@ JobId = Annotated[
 def _multiple_of_16(value: int | None, info: Any) -> int | None:
     if value is not None and value % 16:
         raise ValueError(f"must be a multiple of 16, got {value}")
+    return value
+
+
+class StepCache(BaseModel):
+    """Reuse of transformer work between denoising steps (diffusers' cache hooks); opt-in,
+    since it trades some fidelity for speed (docs/benchmarks.md cites the authors' figures)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["first-block", "taylorseer"] = Field(
+        description="first-block: skip the remaining blocks while the first block's output "
+        "barely changes (First Block Cache); taylorseer: forecast the blocks' outputs from "
+        "earlier steps by a Taylor series (TaylorSeer)."
+    )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="first-block: relative change of the first block's output under which "
+        "the rest is reused (default 0.05; higher is faster and less faithful).",
+    )
+    interval: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="taylorseer: steps between full computations (default 5).",
+    )
+
+
+def _step_cache(value: Any) -> Any:
+    """`step_cache: none` or a method name, or a mapping with the method's parameters."""
+    if value == "none":
+        return None
+    if isinstance(value, str):
+        return {"method": value}
     return value
 
 
@@ -65,8 +100,18 @@ class JobSpec(BaseModel):
     )
     tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     owner: str | None = Field(None, max_length=128, description="Who to ask about this job.")
+    step_cache: StepCache | Literal["none", "first-block", "taylorseer"] | None = Field(
+        None,
+        description="Step caching for many-step presets: none (default), a method name, or "
+        "a mapping {method, threshold | interval}.",
+    )
 
     _check_16 = field_validator("width", "height")(_multiple_of_16)
+
+    @field_validator("step_cache", mode="before")
+    @classmethod
+    def _parse_step_cache(cls, value: Any) -> Any:
+        return _step_cache(value)
 
     @field_validator("num_frames")
     @classmethod
@@ -98,12 +143,15 @@ class Job(BaseModel):
     image: str | None = None
     tags: tuple[str, ...] = ()
     owner: str | None = None
+    step_cache: StepCache | None = None
 
     def identity(self) -> dict[str, Any]:
-        """The fields that decide the pixels; names, tags and owner do not."""
-        return self.model_dump(exclude={"id", "source", "tags", "owner"}) | {
-            "spec_version": SPEC_VERSION
-        }
+        """The fields that decide the pixels; names, tags and owner do not. A job without
+        step caching keeps the hash it had before the field existed."""
+        exclude = {"id", "source", "tags", "owner"} | (
+            {"step_cache"} if not self.step_cache else set()
+        )
+        return self.model_dump(exclude=exclude) | {"spec_version": SPEC_VERSION}
 
     @property
     def content_hash(self) -> str:

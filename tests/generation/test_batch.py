@@ -79,17 +79,42 @@ def test_an_oom_is_reported_per_job_when_no_frugal_plan_is_left(
     calls = []
     real_generate = runner_module.PipelineRunner.generate
 
-    def generate_once_oom(self, job):  # type: ignore[no-untyped-def]
+    def generate_once_oom(self, job, on_step=None):  # type: ignore[no-untyped-def]
         calls.append(job.id)
         if job.id == "j5":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real_generate(self, job)
+        return real_generate(self, job, on_step)
 
     monkeypatch.setattr(runner_module.PipelineRunner, "generate", generate_once_oom)
-    report: queue.Queue[str] = queue.Queue()
+    report: queue.Queue[str | tuple[str, str]] = queue.Queue()
     import os
 
     _generate_group([tiny_job(5), tiny_job(6)], tmp_path, session_cache, report, os.getppid())
-    results = [json.loads(report.get_nowait()) for _ in range(2)]
+    messages = [report.get_nowait() for _ in range(report.qsize())]
+    results = [json.loads(m) for m in messages if isinstance(m, str)]
+    assert len(results) == 2
     assert "OutOfMemoryError" in results[0]["error"] and results[1]["error"] is None
     assert calls == ["j5", "j6"]  # on the CPU there is no more frugal plan: no retry
+
+
+def test_each_denoising_step_reaches_the_parent_and_the_manifest_fields_are_filled(
+    tmp_path: Path, session_cache: Path
+) -> None:
+    jobs = [tiny_job(7, steps=3), tiny_job(8, steps=2, step_cache="first-block")]
+    seen: list[tuple[str, int, int]] = []
+    results = list(
+        run_batch(
+            jobs,
+            tmp_path,
+            cache_dir=session_cache,
+            timeout_s=300,
+            on_progress=lambda p: seen.append((p.job_id, p.step, p.steps)),
+        )
+    )
+    assert seen == [("j7", 1, 3), ("j7", 2, 3), ("j7", 3, 3), ("j8", 1, 2), ("j8", 2, 2)]
+    by_hash = {r.job_hash: r for r in results}
+    first, second = by_hash[jobs[0].content_hash], by_hash[jobs[1].content_hash]
+    assert first.plan["step_cache"] is None and first.plan["attention"] == "dense"
+    assert second.plan["step_cache"]["method"] == "first-block"
+    # No NVML on this machine: the record says so instead of holding made-up numbers.
+    assert first.telemetry["available"] is False and "NVML" in first.telemetry["reason"]
