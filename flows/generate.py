@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from flows.deploy import gpu_slot
 from flows.reporting import append_github_summary, job_rows, markdown_summary
-from generation.batch import GenerationResult, run_batch
+from generation.batch import GenerationResult, StepProgress, run_batch
 from generation.presets import resolve_job
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
@@ -144,6 +144,7 @@ def _finish_job(
         "verdict": verdict.model_dump(mode="json"),
         "plan": result.plan,
         "device": result.device,
+        "telemetry": result.telemetry or None,
     }
     if result.error or result.frames_path is None:
         error = result.error or "no frames"
@@ -175,7 +176,11 @@ def _finish_job(
 
 
 def _generate_and_publish(
-    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store, run_id: str
+    jobs: list[tuple[Job, Verdict]],
+    settings: Settings,
+    store: Store,
+    run_id: str,
+    on_progress: Callable[[StepProgress], None] | None = None,
 ) -> Iterator[Manifest]:
     work_dir = settings.cache_dir / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +201,7 @@ def _generate_and_publish(
             work_dir,
             cache_dir=settings.cache_dir,
             timeout_s=settings.generation_timeout_s,
+            on_progress=on_progress,
         )
         try:
             for _ in range(len(jobs)):
@@ -263,13 +269,26 @@ def generate_videos(
     if todo:
         logger.info("generating %d job(s)", len(todo))
         progress = create_progress_artifact(
-            progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
+            progress=0.0,
+            key="vidflow-progress",
+            description="Denoising steps and jobs finished in this run (%)",
         )
         assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
-        for done, manifest in enumerate(_generate_and_publish(todo, settings, store, run_id), 1):
+        finished = 0
+
+        def on_step(step: StepProgress) -> None:
+            # A job's share of the bar fills with its denoising steps; the log says each one.
+            logger.info("%s: step %d/%d (%.1f s)", step.job_id, step.step, step.steps,
+                        step.elapsed_s)  # fmt: skip
+            share = (finished + step.step / step.steps) / len(todo)
+            update_progress_artifact(progress, progress=round(100.0 * share, 1))
+
+        generated = _generate_and_publish(todo, settings, store, run_id, on_step)
+        for manifest in generated:
+            finished += 1
             report.manifests.append(manifest)
             logger.info("%s: %s", manifest.job_id, manifest.status)
-            update_progress_artifact(progress, progress=100.0 * done / len(todo))
+            update_progress_artifact(progress, progress=100.0 * finished / len(todo))
 
     # 5. Record the run: report, gallery, Prefect artifact, GitHub job summary.
     report.finished_at = utc_now()

@@ -16,13 +16,14 @@ from vidflow.spec import Job
 
 def _presets(args: argparse.Namespace) -> int:
     table = Table(title="model presets")
-    for column in ("preset", "kind", "model", "size", "frames", "steps", "guidance"):
+    for column in ("preset", "kind", "model", "size", "frames", "steps", "guidance", "attention"):
         table.add_column(column)
     for p in list_presets():
         d = p.defaults
+        attention = f"vsa {p.vsa_sparsity:g}" if p.attention == "vsa" else p.attention
         table.add_row(p.name, p.kind, p.source(), f"{d.width}x{d.height}", str(d.num_frames),
-                      str(d.steps), str(d.guidance_scale))  # fmt: skip
-    Console(width=120).print(table)
+                      str(d.steps), str(d.guidance_scale), attention)  # fmt: skip
+    Console(width=140).print(table)
     return 0
 
 

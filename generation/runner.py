@@ -299,7 +299,12 @@ def step_cache_config(cache: StepCache, steps: int) -> Any:
     # TaylorSeer needs a few full steps before it can forecast (diffusers' default 3);
     # never more than the job has.
     return TaylorSeerCacheConfig(
-        cache_interval=interval, disable_cache_before_step=min(3, max(steps - 1, 0))
+        cache_interval=interval,
+        disable_cache_before_step=min(3, max(steps - 1, 0)),
+        # diffusers' default patterns ("^blocks.*attn", matched whole) miss Wan's "attn1"
+        # and "attn2", so nothing would be forecast: name each block's three sublayers, as
+        # TaylorSeer forecasts attention and feed-forward outputs.
+        cache_identifiers=[r"blocks\.\d+\.(attn1|attn2|ffn)"],
     )
 
 

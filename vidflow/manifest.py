@@ -38,6 +38,11 @@ class Manifest(BaseModel):
     )
     created_at: datetime = Field(default_factory=utc_now)
     vidflow_version: str = __version__
+    telemetry: dict[str, Any] | None = Field(
+        None,
+        description="GPU utilisation, memory and clock samples over the generation (NVML), "
+        "or why there are none.",
+    )
 
 
 class RunReport(BaseModel):

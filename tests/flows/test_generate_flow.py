@@ -186,3 +186,34 @@ def test_flagged_output_is_quarantined_never_published(
     assert not (store / "published").exists()
     gallery = (store / "index.html").read_text()
     assert "<video" not in gallery and "output safety: nudity" in gallery
+
+
+def test_image_to_video_job_reports_each_step_and_records_telemetry(
+    vidflow_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+    from skimage import data
+
+    import flows.generate as flow_module
+
+    prompts = vidflow_env / "prompts"
+    Image.fromarray(data.astronaut()).resize((128, 128)).save(prompts / "astronaut.png")
+    (prompts / "i2v.yaml").write_text(
+        "id: astronaut\nprompt: the astronaut waves\npreset: tiny-ti2v\nimage: astronaut.png\n"
+        "width: 256\nheight: 256\nnum_frames: 5\nsteps: 3\n"
+    )
+    shown: list[float] = []
+    real_update = flow_module.update_progress_artifact
+
+    def record(artifact_id: object, progress: float, **kwargs: object) -> object:
+        shown.append(progress)
+        return real_update(artifact_id, progress=progress, **kwargs)
+
+    monkeypatch.setattr(flow_module, "update_progress_artifact", record)
+    manifest = by_id(run_flow())["astronaut"]
+    assert manifest.status == "published"
+    assert manifest.job["preset"] == "tiny-ti2v" and manifest.job["image"].endswith("astronaut.png")
+    # One update per denoising step (a third of the job each), then the finished job.
+    assert shown == [33.3, 66.7, 100.0, 100.0]
+    assert manifest.telemetry == {"available": False, "reason": manifest.telemetry["reason"]}
+    assert manifest.plan and manifest.plan["step_cache"] is None

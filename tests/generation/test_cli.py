@@ -11,6 +11,8 @@ def test_presets_lists_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "fastwan2.1-t2v-1.3b" in out and "Wan-AI/Wan2.1-T2V-14B-Diffusers" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ ")}
+    assert "ti2v" in rows["tiny-ti2v"].split() and "vsa 0.8" in rows["fastwan2.1-t2v-1.3b"]
 
 
 def test_plan_for_a_hypothetical_card(capsys: pytest.CaptureFixture[str]) -> None:

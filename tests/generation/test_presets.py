@@ -11,10 +11,14 @@ from vidflow.spec import JobSpec
 
 def test_registry_has_the_documented_presets() -> None:
     assert {p.name for p in list_presets()} == {
-        "tiny", "wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "fastwan2.1-t2v-1.3b", "wan2.2-ti2v-5b",
+        "tiny", "tiny-ti2v", "wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "fastwan2.1-t2v-1.3b", "wan2.2-ti2v-5b",
     }  # fmt: skip
     fast = get_preset("fastwan2.1-t2v-1.3b")
     assert fast.defaults.steps <= 4 and fast.defaults.guidance_scale <= 1.0
+    assert fast.attention == "vsa" and fast.vsa_sparsity == 0.8
+    assert (
+        get_preset("tiny-ti2v").kind == "ti2v" and get_preset("wan2.2-ti2v-5b").size_multiple == 32
+    )
 
 
 def test_unknown_preset_names_the_known_ones() -> None:
