@@ -173,11 +173,14 @@ def video_sparse_attention(
     key: torch.Tensor,
     value: torch.Tensor,
     gate: torch.Tensor,
-    grid: tuple[int, int, int],
+    layout: CubeLayout,
     sparsity: float,
 ) -> torch.Tensor:
-    """VSA over [B, S, H, D] tensors in grid order (diffusers' layout); returns [B, S, H, D]."""
-    layout = cube_layout(grid, query.device)
+    """VSA over [B, S, H, D] tensors in grid order (diffusers' layout); returns [B, S, H, D].
+
+    The layout is built outside (`cube_layout`): its shapes depend on the data, which a
+    compiled graph cannot hold, while everything here has shapes fixed by the grid.
+    """
     # [B, slots, H, D] -> [B, H, slots, D]
     q, k, v, g = (to_cubes(x, layout).transpose(1, 2) for x in (query, key, value, gate))
     scale = q.shape[-1] ** -0.5
@@ -237,15 +240,13 @@ def reference_vsa(
 
 
 class VSAState:
-    """The patch grid of the current forward pass, shared by every block's processor.
-
-    A pre-hook on the transformer records it; the processor cannot see it otherwise (it
-    receives the flattened tokens only).
-    """
+    """The cube layout of the current forward pass's patch grid, shared by every block's
+    processor. A pre-hook on the transformer sets it; the processor cannot see the grid
+    otherwise (it receives the flattened tokens only)."""
 
     def __init__(self, sparsity: float) -> None:
         self.sparsity = sparsity
-        self.grid: tuple[int, int, int] | None = None
+        self.layout: CubeLayout | None = None
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -272,8 +273,8 @@ class WanVSAProcessor:
         attention_mask: torch.Tensor | None = None,
         rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        grid = self.state.grid
-        if grid is None:
+        layout = self.state.layout
+        if layout is None:
             raise RuntimeError("VSA: the transformer's grid hook did not run")
         if attn.fused_projections:
             query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
@@ -290,7 +291,7 @@ class WanVSAProcessor:
         )
         if rotary_emb is not None:
             query, key = _rotate(query, *rotary_emb), _rotate(key, *rotary_emb)
-        out = video_sparse_attention(query, key, value, gate, grid, self.state.sparsity)
+        out = video_sparse_attention(query, key, value, gate, layout, self.state.sparsity)
         out = out.flatten(2, 3).type_as(hidden_states)
         return attn.to_out[1](attn.to_out[0](out))  # type: ignore[no-any-return]
 
@@ -360,7 +361,9 @@ def enable_vsa(transformer: Any, sparsity: float) -> VSAState:
     def record_grid(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         latents = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
         _, _, frames, height, width = latents.shape
-        state.grid = (frames // patch[0], height // patch[1], width // patch[2])
+        grid = (frames // patch[0], height // patch[1], width // patch[2])
+        # Here, outside the (regionally) compiled blocks; cached per grid and device.
+        state.layout = cube_layout(grid, latents.device)
 
     transformer.register_forward_pre_hook(record_grid, with_kwargs=True)
     for block in transformer.blocks:

@@ -1,15 +1,27 @@
 """GPU benchmark of generation in the Wan2.1-1.3B shapes (480x832, 81 frames), random weights.
 
 Random weights give real timings (the arithmetic does not depend on the values) and noise
-pixels. Two parts, each meant for one call on the GPU machine:
+pixels. Each part is meant for one call on the GPU machine:
 
-  steps: seconds per guided denoising step for diffusers' default WanPipeline settings and
-         for vidflow's choices, side by side in one process; MFU against a matmul ceiling
-         measured in the same run; whole videos for the default and for the fast mode.
-  caps:  a whole job through vidflow's planner and runner under per-process memory caps,
-         one fresh process per cap: plan chosen, peak memory, wall time (after an untimed
-         one-step warm-up, as a batch's first job pays for compilation).
+  videos: whole videos compared like with like in one run, each mode in a fresh process
+          after an untimed warm-up video in that process (a warm model, as a batch's
+          second job sees it): diffusers' default WanPipeline (uncompiled, native
+          attention, 50 guided steps, float frames converted on the host), vidflow's exact
+          plan for the same job (wan2.1-t2v-1.3b), the fast preset (fastwan2.1-t2v-1.3b:
+          3 steps, no CFG, Video Sparse Attention at 0.8 sparsity with random gate
+          weights) and, with --modes, the fast preset with dense attention; each with its
+          encode / denoise / decode split; then the decode floor: the VAE decode alone in
+          float32 and bfloat16, eager and compiled, and the hand-off to the host as float
+          frames or as uint8 made on the GPU. `--smoke` runs every mode on the CPU with
+          the tiny model at 64x96x9 (CI runs it), to prove the script before GPU time.
+  steps:  seconds per guided denoising step for diffusers' default settings and for
+          vidflow's choices, side by side in one process; MFU against a matmul ceiling
+          measured in the same run.
+  caps:   a whole job through vidflow's planner and runner under per-process memory caps,
+          one fresh process per cap: plan chosen, peak memory, wall time (after an untimed
+          one-step warm-up, as a batch's first job pays for compilation).
 
+    python -m generation.bench.bench_wan videos --out bench-videos.json
     python -m generation.bench.bench_wan steps --out bench-steps.json
     python -m generation.bench.bench_wan caps --out bench-caps.json
 
@@ -223,21 +235,6 @@ def step_variants(pipe: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def whole_video(pipe: Any, steps: int, guidance: float, shift: float) -> dict[str, float]:
-    import torch
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
-    pipe.set_progress_bar_config(disable=True)
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    pipe("a boat on a lake", negative_prompt="blurry", height=HEIGHT, width=WIDTH,
-         num_frames=FRAMES, num_inference_steps=steps, guidance_scale=guidance,
-         output_type="np", generator=torch.Generator().manual_seed(0))  # fmt: skip
-    torch.cuda.synchronize()
-    return {"steps": steps, "guidance": guidance, "wall_s": time.perf_counter() - started}
-
-
 def run_steps(out: Path) -> None:
     import torch
 
@@ -249,11 +246,8 @@ def run_steps(out: Path) -> None:
     for row in timed:
         row["mfu"] = row["tflops"] / ceiling
     default, best = timed[0], min(timed, key=lambda r: r["s_per_step"])
-    # Whole videos: the best variant is still active on the transformer (compiled).
-    pipe.transformer.set_attention_backend(best["backend"])
-    fast = whole_video(pipe, steps=3, guidance=1.0, shift=8.0)  # FastWan2.1 defaults
-    pipe.transformer.set_attention_backend("native")
-    default_video = whole_video(pipe, steps=50, guidance=5.0, shift=3.0)
+    # Whole videos are the `videos` part's: here the transformer is compiled by now, so a
+    # "default" video made in this process would not be diffusers' default.
     result = {
         "device": torch.cuda.get_device_name(),
         "torch": torch.__version__,
@@ -262,9 +256,6 @@ def run_steps(out: Path) -> None:
         "matmul_tflops": ceiling,
         "steps": rows,
         "speedup_per_step": default["s_per_step"] / best["s_per_step"],
-        "video_default": default_video,
-        "video_fast": fast,
-        "speedup_per_video": default_video["wall_s"] / fast["wall_s"],
         "date": time.strftime("%Y-%m-%d"),
     }
     out.write_text(json.dumps(result, indent=2))
@@ -276,9 +267,6 @@ def run_steps(out: Path) -> None:
             f"{row['variant']:40} {row['s_per_step']:8.3f} {row['tflops']:8.0f} {row['mfu']:6.1%}"
         )
     print(f"per-step speedup, best vs default: {result['speedup_per_step']:.2f}x")
-    print(f"video default (50 steps, CFG, native): {default_video['wall_s']:.1f} s")
-    print(f"video fast (3 steps, no CFG, {best['variant']}): {fast['wall_s']:.1f} s "
-          f"-> {result['speedup_per_video']:.1f}x")  # fmt: skip
 
 
 def attention_kernels() -> list[dict[str, Any]]:
@@ -545,16 +533,290 @@ def run_caps(out: Path, steps: int, caps: str) -> None:
               f"{wall or 0:7.1f} {ratio or 0:7.2f} {str(r.get('result'))[:50]}")  # fmt: skip
 
 
-def main() -> None:
+# --- videos: whole videos, like with like -------------------------------------------------
+
+VIDEO_MODES = ("default", "exact", "fast", "fast-dense", "decode")
+DEFAULT_VIDEO_MODES = "default,exact,fast,decode"
+SMOKE_SHAPE = (64, 96, 9)  # height, width, frames: a 3x4x6 patch grid, partial VSA cubes
+PROMPT, NEGATIVE = "a boat on a lake", "blurry"
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _shape(smoke: bool) -> tuple[int, int, int]:
+    return SMOKE_SHAPE if smoke else (HEIGHT, WIDTH, FRAMES)
+
+
+def _pipeline(smoke: bool) -> Any:
+    """The 1.3B-shaped pipeline on the GPU, or the tiny one on the CPU for --smoke."""
+    if smoke:
+        from generation.tiny import build_tiny_pipeline
+
+        return build_tiny_pipeline()
+    return build_pipeline("cuda")
+
+
+def random_gates(transformer: Any, seed: int = 0) -> dict[str, Any]:
+    """`to_gate_compress` weights for every block, random (the checkpoint's are learned)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    dim = transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    gates = {}
+    for i in range(len(transformer.blocks)):
+        gates[f"blocks.{i}.attn1.to_gate_compress.weight"] = (
+            torch.randn(dim, dim, generator=generator) * 0.02
+        )
+        gates[f"blocks.{i}.attn1.to_gate_compress.bias"] = torch.zeros(dim)
+    return gates
+
+
+def default_video(smoke: bool) -> dict[str, Any]:
+    """diffusers' default WanPipeline as its docs run it: no compile, native attention,
+    float frames out, converted to uint8 on the host as a caller must."""
+    import numpy as np
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    height, width, frames = _shape(smoke)
+    steps = 2 if smoke else 50
+    pipe = _pipeline(smoke)
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    pipe.set_progress_bar_config(disable=True)
+    marks: dict[str, float] = {}
+
+    def encoded(*_: Any) -> None:
+        _sync()
+        marks["encoded"] = time.perf_counter()  # the last encoder call: negative prompt
+
+    def stepped(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        _sync()
+        marks["denoised"] = time.perf_counter()
+        return kwargs
+
+    pipe.text_encoder.register_forward_hook(encoded)
+
+    def video(num_steps: int) -> np.ndarray:
+        out = pipe(PROMPT, negative_prompt=NEGATIVE, height=height, width=width,
+                   num_frames=frames, num_inference_steps=num_steps, guidance_scale=5.0,
+                   output_type="np", generator=torch.Generator().manual_seed(0),
+                   callback_on_step_end=stepped).frames[0]  # fmt: skip
+        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+    started = time.perf_counter()
+    video(1)  # warm-up: CUDA context, cuDNN plans, allocator
+    warmup_s = time.perf_counter() - started
+    marks.clear()
+    _sync()
+    start = time.perf_counter()
+    video(steps)
+    end = time.perf_counter()
+    timings = {
+        "encode_s": marks["encoded"] - start,
+        "denoise_s": marks["denoised"] - marks["encoded"],
+        "decode_s": end - marks["denoised"],
+        "total_s": end - start,
+    }
+    return {"steps": steps, "cfg": True, "attention": "native SDPA", "compile": False,
+            "warmup_s": warmup_s, "timings": timings}  # fmt: skip
+
+
+def runner_video(mode: str, smoke: bool) -> dict[str, Any]:
+    """A whole job through vidflow's planner and runner: the exact preset, or the fast one
+    (with VSA as its checkpoint needs, or dense for comparison)."""
+    from generation.planner import make_plan
+    from generation.presets import get_preset, resolve_job
+    from generation.probe import probe_hardware
+    from generation.runner import PipelineRunner
+    from generation.vsa import attach_gates
+    from vidflow.spec import JobSpec
+
+    preset = get_preset("wan2.1-t2v-1.3b" if mode == "exact" else "fastwan2.1-t2v-1.3b")
+    if mode == "fast-dense":
+        preset = preset.model_copy(update={"attention": "dense"})
+    height, width, frames = _shape(smoke)
+    steps = min(2, preset.defaults.steps) if smoke else preset.defaults.steps
+    spec = JobSpec(id="bench", prompt=PROMPT, negative_prompt=NEGATIVE, width=width,
+                   height=height, num_frames=frames, steps=steps)  # fmt: skip
+    job = resolve_job(spec, "bench.yaml", preset.name)
+    pipe = _pipeline(smoke)
+    if preset.attention == "vsa":
+        attach_gates(pipe.transformer, random_gates(pipe.transformer), "random gates")
+    plan = make_plan(preset, job, probe_hardware())
+    runner = PipelineRunner(preset, plan, pipe)
+    started = time.perf_counter()
+    runner.generate(job.model_copy(update={"steps": 1}))  # warm-up: compiles the blocks
+    warmup_s = time.perf_counter() - started
+    frames_out, timings = runner.generate(job)
+    return {"steps": steps, "cfg": job.guidance_scale > 1.0,
+            "attention": f"vsa {preset.vsa_sparsity:g}" if preset.attention == "vsa" else "native SDPA",
+            "compile": plan.compile, "plan_level": plan.level, "warmup_s": warmup_s,
+            "timings": timings, "frames_shape": list(frames_out.shape),
+            "phase_peak_gib": runner.last_peak_gib}  # fmt: skip
+
+
+def decode_floor(smoke: bool) -> dict[str, Any]:
+    """The VAE decode alone per precision and compile, and the hand-off to the host."""
+    import numpy as np
+    import torch
+
+    from generation.runner import to_uint8_frames
+
+    height, width, frames = _shape(smoke)
+    device = "cpu" if smoke else "cuda"
+    vae = _pipeline(smoke).vae if smoke else _randomize_vae()
+    z = vae.config.z_dim
+    latents = torch.randn(1, z, (frames - 1) // 4 + 1, height // 8, width // 8, device=device)
+    repeat = 1 if smoke else 2
+    rows: list[dict[str, Any]] = []
+    video = None
+    for dtype_name, compiled in (("float32", False), ("bfloat16", False), ("float32", True),
+                                 ("bfloat16", True)):  # fmt: skip
+        if smoke and compiled:
+            continue  # compiling the VAE on a shared CPU takes minutes and proves nothing
+        dtype = getattr(torch, dtype_name)
+        vae.to(dtype)
+        decoder = torch.compile(vae.decode) if compiled else vae.decode
+        with torch.inference_mode():
+            started = time.perf_counter()
+            decoder(latents.to(dtype), return_dict=False)
+            _sync()
+            first_s = time.perf_counter() - started
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                video = decoder(latents.to(dtype), return_dict=False)[0]
+                _sync()
+                times.append(time.perf_counter() - started)
+        rows.append({"vae": dtype_name, "compiled": compiled, "s": min(times),
+                     "first_call_s": first_s})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    assert video is not None
+    # The hand-off: [1, C, T, H, W] in [-1, 1] -> uint8 [T, H, W, C] on the host.
+    frames_01 = (video[0].float().permute(1, 0, 2, 3) / 2 + 0.5).clamp(0, 1)
+    _sync()
+    started = time.perf_counter()
+    host = frames_01.permute(0, 2, 3, 1).cpu().numpy()
+    np.clip(np.rint(host * 255.0), 0, 255).astype(np.uint8)
+    float_host_s = time.perf_counter() - started
+    started = time.perf_counter()
+    to_uint8_frames(frames_01)
+    uint8_device_s = time.perf_counter() - started
+    return {"decode": rows, "handoff": {"float_copy_then_host_uint8_s": float_host_s,
+                                        "uint8_on_device_then_copy_s": uint8_device_s}}  # fmt: skip
+
+
+def _randomize_vae() -> Any:
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    with torch.device("meta"):
+        vae: Any = AutoencoderKLWan()
+    return _randomize(vae.to_empty(device="cuda").float()).eval()
+
+
+def one_video(mode: str, smoke: bool) -> dict[str, Any]:
+    """Runs inside a fresh process: one mode of the `videos` part."""
+    import torch
+
+    row: dict[str, Any] = {"mode": mode}
+    if mode == "default":
+        row |= default_video(smoke)
+    elif mode == "decode":
+        row |= decode_floor(smoke)
+    else:
+        row |= runner_video(mode, smoke)
+    if torch.cuda.is_available():
+        row["device"] = torch.cuda.get_device_name()
+        row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return row
+
+
+def run_videos(out: Path, modes: str, smoke: bool, timeout_s: float) -> dict[str, Any]:
+    import torch
+
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+                              "smoke": smoke, "shape": list(_shape(smoke)), "modes": []}  # fmt: skip
+    for mode in modes.split(","):
+        if mode not in VIDEO_MODES:
+            raise SystemExit(f"unknown mode {mode!r}; modes: {', '.join(VIDEO_MODES)}")
+        command = [sys.executable, "-m", "generation.bench.bench_wan", "one-video", "--mode", mode]
+        try:
+            proc = subprocess.run([*command, *(["--smoke"] if smoke else [])],
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  check=False)  # fmt: skip
+            line = next((l for l in reversed(proc.stdout.splitlines()) if l.startswith('{"mode"')),
+                        None)  # fmt: skip
+            row = json.loads(line) if line else {"mode": mode, "error": proc.stderr[-600:]}
+        except subprocess.TimeoutExpired:
+            row = {"mode": mode, "error": f"timed out after {timeout_s:.0f} s"}
+        result["modes"].append(row)
+        print(json.dumps(row), flush=True)
+        # Written after every mode, so a call cut short still brings back what it measured.
+        out.write_text(json.dumps(result, indent=2))
+    print_videos(result)
+    return result
+
+
+def print_videos(result: dict[str, Any]) -> None:
+    rows = {r["mode"]: r for r in result["modes"]}
+    base = (rows.get("default", {}).get("timings") or {}).get("total_s")
+    height, width, frames = result["shape"]
+    print(
+        f"\nwhole videos, {height}x{width}x{frames}, warm model, one fresh process per mode"
+        + (" (SMOKE: tiny model on the CPU, not a measurement)" if result["smoke"] else "")
+    )
+    print(f"{'mode':11} {'steps':>5} {'CFG':>4} {'attention':>12} {'compile':>7} {'whole s':>8} "
+          f"{'encode':>7} {'denoise':>8} {'decode':>7} {'vs default':>10}")  # fmt: skip
+    for row in result["modes"]:
+        if "timings" not in row:
+            if "error" in row:
+                print(f"{row['mode']:11} error: {row['error'][-200:]}")
+            continue
+        t = row["timings"]
+        ratio = f"{base / t['total_s']:.2f}x" if base else "-"
+        print(f"{row['mode']:11} {row['steps']:5d} {'yes' if row['cfg'] else 'no':>4} "
+              f"{row['attention']:>12} {'yes' if row['compile'] else 'no':>7} "
+              f"{t['total_s']:8.2f} {t['encode_s']:7.2f} {t['denoise_s']:8.2f} "
+              f"{t['decode_s']:7.2f} {ratio:>10}")  # fmt: skip
+    decode = rows.get("decode", {})
+    for d in decode.get("decode", []):
+        print(f"VAE decode alone, {d['vae']:8} {'compiled' if d['compiled'] else 'eager':8} "
+              f"{d['s']:7.2f} s (first call {d['first_call_s']:.1f} s)")  # fmt: skip
+    if "handoff" in decode:
+        h = decode["handoff"]
+        print(f"hand-off to the host: float copy + host uint8 {h['float_copy_then_host_uint8_s']:.3f} s, "
+              f"uint8 on the device + copy {h['uint8_on_device_then_copy_s']:.3f} s")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["steps", "explore", "caps", "one-cap"])
+    parser.add_argument("part", choices=["videos", "steps", "explore", "caps", "one-cap",
+                                         "one-video"])  # fmt: skip
     parser.add_argument("cap", nargs="?", type=float, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--level", type=int, help="one-cap: force this plan level")
     parser.add_argument("--caps", default=CAPS, help=f"caps: which runs (default {CAPS})")
-    args = parser.parse_args()
-    if args.part == "steps":
+    parser.add_argument("--modes", default=DEFAULT_VIDEO_MODES,
+                        help=f"videos: which of {', '.join(VIDEO_MODES)} "
+                        f"(default {DEFAULT_VIDEO_MODES})")  # fmt: skip
+    parser.add_argument("--mode", choices=VIDEO_MODES, help="one-video: the mode to run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="videos: the tiny model on the CPU, to test the script")  # fmt: skip
+    parser.add_argument("--mode-timeout", type=float, default=240.0,
+                        help="videos: seconds per mode's process")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.part == "videos":
+        run_videos(args.out, args.modes, args.smoke, args.mode_timeout)
+    elif args.part == "one-video":
+        print(json.dumps(one_video(args.mode, args.smoke)))
+    elif args.part == "steps":
         run_steps(args.out)
     elif args.part == "explore":
         run_explore(args.out)

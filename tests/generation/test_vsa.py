@@ -46,7 +46,7 @@ def _qkvg(grid: tuple[int, int, int], heads: int = 2, dim: int = 16, seed: int =
 )
 def test_flex_vsa_equals_the_dense_reference(grid: tuple[int, int, int], sparsity: float) -> None:
     q, k, v, g = _qkvg(grid)
-    got = video_sparse_attention(q, k, v, g, grid, sparsity)
+    got = video_sparse_attention(q, k, v, g, cube_layout(grid, q.device), sparsity)
     want = reference_vsa(q, k, v, g, grid, sparsity)
     assert got.shape == q.shape
     # FlexAttention accumulates its softmax in float32; a wrong cube would differ by ~0.1.
@@ -60,12 +60,13 @@ def test_sparsity_changes_the_output_and_zero_sparsity_is_dense_plus_gated_coars
         q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     ).transpose(1, 2)
     no_gate = torch.zeros_like(g)
+    layout = cube_layout(grid, q.device)
     # All cubes selected and a zero gate: exactly dense attention (partial cubes' empty
     # slots must not leak into the softmax).
-    torch.testing.assert_close(video_sparse_attention(q, k, v, no_gate, grid, 0.0), dense)
-    sparse = video_sparse_attention(q, k, v, no_gate, grid, 0.8)
+    torch.testing.assert_close(video_sparse_attention(q, k, v, no_gate, layout, 0.0), dense)
+    sparse = video_sparse_attention(q, k, v, no_gate, layout, 0.8)
     assert not torch.allclose(sparse, dense)
-    gated = video_sparse_attention(q, k, v, g, grid, 0.8)
+    gated = video_sparse_attention(q, k, v, g, layout, 0.8)
     assert not torch.allclose(gated, sparse)
 
 
@@ -126,7 +127,7 @@ def test_gate_weights_load_from_a_saved_checkpoint_and_drive_vsa(tmp_path: Path)
         assert torch.equal(loaded.weight, gates["blocks.1.attn1.to_gate_compress.weight"])
         state = enable_vsa(transformer, sparsity=0.75)
         sparse = transformer(latents, timestep, text, return_dict=False)[0]
-    assert state.grid == (3, 6, 7)
+    assert state.layout is not None and state.layout.grid == (3, 6, 7)
     assert sparse.shape == dense.shape and not torch.allclose(sparse, dense)
 
 
@@ -138,3 +139,28 @@ def test_a_checkpoint_without_gates_is_refused_by_name(tmp_path: Path) -> None:
         attach_gates(transformer, gates, str(folder))
     with pytest.raises(ModelUnavailableError, match="attach_gates"):
         enable_vsa(transformer, sparsity=0.8)
+
+
+def test_a_vsa_block_traces_as_one_graph_for_regional_compile() -> None:
+    """The GPU plan compiles each block with fullgraph=True: a graph break would be an
+    error there. Dynamo's tracing (backend "eager") finds one without a GPU or a C++ build."""
+    import torch._dynamo
+
+    transformer = build_tiny_pipeline().transformer.eval()
+    dim = transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    gates = {}
+    for i in range(len(transformer.blocks)):
+        gates[f"blocks.{i}.attn1.to_gate_compress.weight"] = torch.randn(dim, dim) * 0.1
+        gates[f"blocks.{i}.attn1.to_gate_compress.bias"] = torch.zeros(dim)
+    attach_gates(transformer, gates, "test")
+    enable_vsa(transformer, sparsity=0.5)
+    latents = torch.randn(1, 16, 5, 12, 14)  # a 5x6x7 grid: partial cubes on every axis
+    text = torch.randn(1, 8, transformer.config.text_dim)
+    timestep = torch.tensor([500.0])
+    with torch.inference_mode():
+        eager = transformer(latents, timestep, text, return_dict=False)[0]
+        torch._dynamo.reset()
+        for block in transformer.blocks:
+            block.compile(fullgraph=True, backend="eager")
+        traced = transformer(latents, timestep, text, return_dict=False)[0]
+    torch.testing.assert_close(traced, eager)
