@@ -111,9 +111,10 @@ def tile_grids(job: Job) -> list[dict[str, int]]:
 
 
 def decode_gib(preset: Preset, job: Job, tile: dict[str, int] | None = None) -> float:
-    """VAE weights, the float32 output video, and the working memory of one tile (or frame)."""
+    """VAE weights, the float32 output video twice (the VAE's output and diffusers' [0, 1]
+    copy of it exist together), and the working memory of one tile (or frame)."""
     m = preset.memory
-    output = job.num_frames * job.height * job.width * 3 * 4 / 2**30
+    output = 2 * job.num_frames * job.height * job.width * 3 * 4 / 2**30
     height = tile["tile_sample_min_height"] if tile else job.height
     width = tile["tile_sample_min_width"] if tile else job.width
     return m.vae_gib + output + m.decode_gib_per_mpx * height * width / 1e6

@@ -60,3 +60,36 @@ def test_missing_weights_say_which_and_how(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(preset.env_var, str(tmp_path / "weights"))
     with pytest.raises(ModelUnavailableError, match="has no model_index.json"):
         locate_weights(preset, tmp_path)
+
+
+def test_step_cache_reaches_the_job_and_changes_its_identity_only_when_set() -> None:
+    from vidflow.spec import StepCache
+
+    plain = resolve_job(JobSpec(id="a", prompt="x"), "a.yaml", "wan2.1-t2v-1.3b")
+    none = resolve_job(JobSpec(id="a", prompt="x", step_cache="none"), "a.yaml", "wan2.1-t2v-1.3b")
+    fbc = resolve_job(
+        JobSpec.model_validate({"id": "a", "prompt": "x", "step_cache": "first-block"}),
+        "a.yaml",
+        "wan2.1-t2v-1.3b",
+    )
+    taylor = resolve_job(
+        JobSpec.model_validate(
+            {"id": "a", "prompt": "x", "step_cache": {"method": "taylorseer", "interval": 3}}
+        ),
+        "a.yaml",
+        "wan2.1-t2v-1.3b",
+    )
+    # Jobs written before the field existed keep their hash: it is not in their identity.
+    assert "step_cache" not in plain.identity() and none.content_hash == plain.content_hash
+    assert fbc.step_cache == StepCache(method="first-block")
+    assert taylor.step_cache == StepCache(method="taylorseer", interval=3)
+    assert len({plain.content_hash, fbc.content_hash, taylor.content_hash}) == 3
+
+
+def test_an_unknown_step_cache_names_the_field(tmp_path: Path) -> None:
+    from vidflow.spec import parse_prompt_file
+
+    source = tmp_path / "bad.yaml"
+    source.write_text("id: a\nprompt: x\nstep_cache: magic\n")
+    with pytest.raises(SpecError, match="bad.yaml job 'a' field 'step_cache"):
+        parse_prompt_file(source)
