@@ -236,7 +236,7 @@ class PipelineRunner:
             return kwargs
 
         generator = torch.Generator(device="cpu").manual_seed(job.seed)
-        with step_cache(pipe.transformer, job.step_cache, job.steps):
+        with step_cache(pipe.transformer, job.step_cache):
             video = pipe(
                 prompt_embeds=embeds,
                 negative_prompt_embeds=negative,
@@ -291,18 +291,16 @@ def fit_image(path: str, width: int, height: int) -> Any:
     return ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS)
 
 
-def step_cache_config(cache: StepCache, steps: int) -> Any:
+def step_cache_config(cache: StepCache) -> Any:
     """diffusers' hook configuration for a job's step cache."""
     from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
 
     if cache.method == "first-block":
         return FirstBlockCacheConfig(threshold=cache.threshold or 0.05)
-    interval = cache.interval or 5
-    # TaylorSeer needs a few full steps before it can forecast (diffusers' default 3);
-    # never more than the job has.
+    # diffusers' default of 3 warm-up calls: the series needs two computed steps before
+    # its first forecast, and a job of fewer steps is then computed in full.
     return TaylorSeerCacheConfig(
-        cache_interval=interval,
-        disable_cache_before_step=min(3, max(steps - 1, 0)),
+        cache_interval=cache.interval or 5,
         # diffusers' default patterns ("^blocks.*attn", matched whole) miss Wan's "attn1"
         # and "attn2", so nothing would be forecast: name each block's three sublayers, as
         # TaylorSeer forecasts attention and feed-forward outputs.
@@ -314,9 +312,9 @@ class step_cache:
     """Enable a job's step cache on the transformer for one pipeline call, then remove it,
     so the next job of the batch runs as its own spec says."""
 
-    def __init__(self, transformer: Any, cache: StepCache | None, steps: int) -> None:
+    def __init__(self, transformer: Any, cache: StepCache | None) -> None:
         self.transformer = transformer
-        self.config = step_cache_config(cache, steps) if cache else None
+        self.config = step_cache_config(cache) if cache else None
 
     def __enter__(self) -> None:
         if self.config is not None:

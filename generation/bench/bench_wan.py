@@ -12,7 +12,8 @@ pixels. Each part is meant for one call on the GPU machine:
           weights) and, with --modes, the fast preset with dense attention; each with its
           encode / denoise / decode split; then the decode floor: the VAE decode alone in
           float32 and bfloat16, eager and compiled, and the hand-off to the host as float
-          frames or as uint8 made on the GPU. `--smoke` runs every mode on the CPU with
+          frames or as uint8 made on the GPU. Opt-in modes time the exact job with each
+          step cache (exact-first-block, exact-taylorseer). `--smoke` runs every mode on the CPU with
           the tiny model at 64x96x9 (CI runs it), to prove the script before GPU time.
   steps:  seconds per guided denoising step for diffusers' default settings and for
           vidflow's choices, side by side in one process; MFU against a matmul ceiling
@@ -535,7 +536,8 @@ def run_caps(out: Path, steps: int, caps: str) -> None:
 
 # --- videos: whole videos, like with like -------------------------------------------------
 
-VIDEO_MODES = ("default", "exact", "fast", "fast-dense", "decode")
+VIDEO_MODES = ("default", "exact", "fast", "fast-dense", "decode", "exact-first-block",
+               "exact-taylorseer")  # fmt: skip
 DEFAULT_VIDEO_MODES = "default,exact,fast,decode"
 SMOKE_SHAPE = (64, 96, 9)  # height, width, frames: a 3x4x6 patch grid, partial VSA cubes
 PROMPT, NEGATIVE = "a boat on a lake", "blurry"
@@ -636,13 +638,15 @@ def runner_video(mode: str, smoke: bool) -> dict[str, Any]:
     from generation.vsa import attach_gates
     from vidflow.spec import JobSpec
 
-    preset = get_preset("wan2.1-t2v-1.3b" if mode == "exact" else "fastwan2.1-t2v-1.3b")
+    exact = mode.startswith("exact")
+    preset = get_preset("wan2.1-t2v-1.3b" if exact else "fastwan2.1-t2v-1.3b")
     if mode == "fast-dense":
         preset = preset.model_copy(update={"attention": "dense"})
     height, width, frames = _shape(smoke)
     steps = min(2, preset.defaults.steps) if smoke else preset.defaults.steps
+    cache = mode.removeprefix("exact-") if mode.startswith("exact-") else None
     spec = JobSpec(id="bench", prompt=PROMPT, negative_prompt=NEGATIVE, width=width,
-                   height=height, num_frames=frames, steps=steps)  # fmt: skip
+                   height=height, num_frames=frames, steps=steps, step_cache=cache)  # fmt: skip
     job = resolve_job(spec, "bench.yaml", preset.name)
     pipe = _pipeline(smoke)
     if preset.attention == "vsa":
@@ -656,6 +660,7 @@ def runner_video(mode: str, smoke: bool) -> dict[str, Any]:
     return {"steps": steps, "cfg": job.guidance_scale > 1.0,
             "attention": f"vsa {preset.vsa_sparsity:g}" if preset.attention == "vsa" else "native SDPA",
             "compile": plan.compile, "plan_level": plan.level, "warmup_s": warmup_s,
+            "step_cache": cache,
             "timings": timings, "frames_shape": list(frames_out.shape),
             "phase_peak_gib": runner.last_peak_gib}  # fmt: skip
 
@@ -753,8 +758,13 @@ def run_videos(out: Path, modes: str, smoke: bool, timeout_s: float) -> dict[str
             line = next((l for l in reversed(proc.stdout.splitlines()) if l.startswith('{"mode"')),
                         None)  # fmt: skip
             row = json.loads(line) if line else {"mode": mode, "error": proc.stderr[-600:]}
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             row = {"mode": mode, "error": f"timed out after {timeout_s:.0f} s"}
+            # The decode floor prints each variant as it finishes: keep those it reached.
+            printed = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            decoded = [json.loads(l) for l in printed.splitlines() if l.startswith('{"vae"')]
+            if decoded:
+                row["decode"] = decoded
         result["modes"].append(row)
         print(json.dumps(row), flush=True)
         # Written after every mode, so a call cut short still brings back what it measured.
@@ -771,16 +781,16 @@ def print_videos(result: dict[str, Any]) -> None:
         f"\nwhole videos, {height}x{width}x{frames}, warm model, one fresh process per mode"
         + (" (SMOKE: tiny model on the CPU, not a measurement)" if result["smoke"] else "")
     )
-    print(f"{'mode':11} {'steps':>5} {'CFG':>4} {'attention':>12} {'compile':>7} {'whole s':>8} "
+    print(f"{'mode':17} {'steps':>5} {'CFG':>4} {'attention':>12} {'compile':>7} {'whole s':>8} "
           f"{'encode':>7} {'denoise':>8} {'decode':>7} {'vs default':>10}")  # fmt: skip
     for row in result["modes"]:
         if "timings" not in row:
             if "error" in row:
-                print(f"{row['mode']:11} error: {row['error'][-200:]}")
+                print(f"{row['mode']:17} error: {row['error'][-200:]}")
             continue
         t = row["timings"]
         ratio = f"{base / t['total_s']:.2f}x" if base else "-"
-        print(f"{row['mode']:11} {row['steps']:5d} {'yes' if row['cfg'] else 'no':>4} "
+        print(f"{row['mode']:17} {row['steps']:5d} {'yes' if row['cfg'] else 'no':>4} "
               f"{row['attention']:>12} {'yes' if row['compile'] else 'no':>7} "
               f"{t['total_s']:8.2f} {t['encode_s']:7.2f} {t['denoise_s']:8.2f} "
               f"{t['decode_s']:7.2f} {ratio:>10}")  # fmt: skip
@@ -809,7 +819,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=VIDEO_MODES, help="one-video: the mode to run")
     parser.add_argument("--smoke", action="store_true",
                         help="videos: the tiny model on the CPU, to test the script")  # fmt: skip
-    parser.add_argument("--mode-timeout", type=float, default=240.0,
+    parser.add_argument("--mode-timeout", type=float, default=170.0,
                         help="videos: seconds per mode's process")  # fmt: skip
     args = parser.parse_args(argv)
     if args.part == "videos":
