@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import lru_cache
@@ -119,12 +120,13 @@ def resolve_job(spec: JobSpec, source: str, default_preset: str) -> Job:
                 job=spec.id,
                 field=field,
             )
-    image = spec.image
+    image, image_sha256 = spec.image, None
     if image is not None:
         path = (Path(source).parent / image).resolve()
         if not path.is_file():
             raise SpecError(source, f"image not found: {path}", job=spec.id, field="image")
         image = str(path)
+        image_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return Job(
         id=spec.id,
         source=source,
@@ -144,6 +146,7 @@ def resolve_job(spec: JobSpec, source: str, default_preset: str) -> Job:
         tags=tuple(spec.tags),
         owner=spec.owner,
         step_cache=spec.step_cache if isinstance(spec.step_cache, StepCache) else None,
+        image_sha256=image_sha256,
     )
 
 

@@ -144,13 +144,15 @@ class Job(BaseModel):
     tags: tuple[str, ...] = ()
     owner: str | None = None
     step_cache: StepCache | None = None
+    image_sha256: str | None = Field(
+        None, description="Hash of the input image's bytes: a changed image is a new job."
+    )
 
     def identity(self) -> dict[str, Any]:
-        """The fields that decide the pixels; names, tags and owner do not. A job without
-        step caching keeps the hash it had before the field existed."""
-        exclude = {"id", "source", "tags", "owner"} | (
-            {"step_cache"} if not self.step_cache else set()
-        )
+        """The fields that decide the pixels; names, tags and owner do not. Fields added
+        later are left out while unset, so older jobs keep the hash they had."""
+        unset = {name for name in ("step_cache", "image_sha256") if getattr(self, name) is None}
+        exclude = {"id", "source", "tags", "owner"} | unset
         return self.model_dump(exclude=exclude) | {"spec_version": SPEC_VERSION}
 
     @property

@@ -47,6 +47,12 @@ def test_image_rules_follow_the_preset_kind(tmp_path: Path) -> None:
     (tmp_path / "i.png").write_bytes(b"png")
     job = resolve_job(JobSpec(id="a", prompt="x", image="i.png"), str(source), "wan2.2-ti2v-5b")
     assert job.image == str(tmp_path / "i.png")
+    # The image's bytes are part of the job: a new picture under the same name is a new job.
+    (tmp_path / "i.png").write_bytes(b"another png")
+    changed = resolve_job(JobSpec(id="a", prompt="x", image="i.png"), str(source), "wan2.2-ti2v-5b")
+    assert changed.content_hash != job.content_hash
+    plain = resolve_job(JobSpec(id="a", prompt="x"), str(source), "tiny")
+    assert "image_sha256" not in plain.identity()
 
 
 def test_missing_weights_say_which_and_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,3 +156,18 @@ def test_step_cache_skips_transformer_blocks_and_is_removed_after_the_job(
     assert not transformer.is_cache_enabled
     again_count, again = blocks_run(job)
     assert again_count == plain_count and np.array_equal(again, plain)
+
+
+def test_the_hubs_ti2v_layout_loads_as_image_to_video(tmp_path: Path) -> None:
+    """Wan2.2-TI2V-5B-Diffusers names WanPipeline in its model_index.json and has no image
+    encoder; the runner's image-to-video class must still load it, image path and all."""
+    import json
+
+    from diffusers import WanImageToVideoPipeline
+
+    build_tiny_pipeline("ti2v").save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    index = {k: v for k, v in index.items() if k not in ("image_encoder", "image_processor")}
+    (tmp_path / "model_index.json").write_text(json.dumps(index | {"_class_name": "WanPipeline"}))
+    pipe = WanImageToVideoPipeline.from_pretrained(tmp_path, expand_timesteps=True)
+    assert pipe.config.expand_timesteps and pipe.image_encoder is None
