@@ -164,3 +164,40 @@ def test_a_vsa_block_traces_as_one_graph_for_regional_compile() -> None:
             block.compile(fullgraph=True, backend="eager")
         traced = transformer(latents, timestep, text, return_dict=False)[0]
     torch.testing.assert_close(traced, eager)
+
+
+def test_the_fast_preset_loads_its_gates_and_runs_vsa_end_to_end(
+    tmp_path: Path, session_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product path: a FastWan-style checkpoint folder (the tiny model plus gate
+    weights) behind the fast preset, through locate_weights, the runner and a video."""
+    from safetensors.torch import load_file
+
+    from generation.planner import make_plan
+    from generation.presets import get_preset, resolve_job
+    from generation.probe import Probe
+    from generation.runner import PipelineRunner
+    from generation.vsa import WanVSAProcessor
+    from vidflow.spec import JobSpec
+
+    build_tiny_pipeline().save_pretrained(tmp_path / "fastwan")
+    weights = tmp_path / "fastwan" / "transformer" / "diffusion_pytorch_model.safetensors"
+    without_gates = load_file(str(weights))
+    preset = get_preset("fastwan2.1-t2v-1.3b")
+    monkeypatch.setenv(preset.env_var, str(tmp_path / "fastwan"))
+    spec = JobSpec(id="f", prompt="a boat", width=96, height=64, num_frames=5, steps=2)
+    job = resolve_job(spec, "f.yaml", preset.name)
+    plan = make_plan(preset, job, Probe())
+    with pytest.raises(ModelUnavailableError, match="to_gate_compress"):
+        PipelineRunner.load(preset, plan, session_cache)
+
+    gates = {}
+    for i in range(2):
+        gates[f"blocks.{i}.attn1.to_gate_compress.weight"] = torch.randn(24, 24) * 0.1
+        gates[f"blocks.{i}.attn1.to_gate_compress.bias"] = torch.randn(24) * 0.1
+    save_file(without_gates | gates, str(weights))
+    runner = PipelineRunner.load(preset, plan, session_cache)
+    assert isinstance(runner.pipe.transformer.blocks[0].attn1.processor, WanVSAProcessor)
+    assert runner.job_settings(job)["attention"] == "vsa"
+    frames, _ = runner.generate(job)
+    assert frames.shape == (5, 64, 96, 3)
