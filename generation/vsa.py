@@ -42,7 +42,9 @@ from vidflow.errors import ModelUnavailableError
 CUBE = (4, 4, 4)
 CUBE_TOKENS = math.prod(CUBE)
 GATE = "to_gate_compress"
-_GATE_KEY = re.compile(r"^blocks\.(\d+)\.attn1\.to_gate_compress\.(weight|bias)$")
+# FastVideo's Wan blocks hold the layer directly (`blocks.N.to_gate_compress`); a diffusers-
+# style export may name it under the self-attention (`blocks.N.attn1.to_gate_compress`).
+_GATE_KEY = re.compile(r"^blocks\.(\d+)\.(?:attn1\.)?to_gate_compress\.(weight|bias)$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,9 @@ def top_k(sparsity: float, cubes: int) -> int:
 def _cube_means(x: torch.Tensor, layout: CubeLayout) -> torch.Tensor:
     """[B, H, slots, D] -> [B, H, cubes, D]: the mean of each cube's real tokens."""
     b, h, _, d = x.shape
-    sums = x.float().view(b, h, layout.cubes, CUBE_TOKENS, d).sum(3)
+    # Summed in at least float32 (bfloat16 would round the sum of 64 tokens).
+    wide = x.to(torch.promote_types(x.dtype, torch.float32))
+    sums = wide.view(b, h, layout.cubes, CUBE_TOKENS, d).sum(3)
     return (sums / layout.tokens_per_cube.view(1, 1, -1, 1)).to(x.dtype)
 
 
@@ -297,7 +301,9 @@ class WanVSAProcessor:
 
 
 def read_gate_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The `to_gate_compress` weights from a transformer folder's safetensors, by key.
+    """The `to_gate_compress` weights from a transformer folder's safetensors, keyed as
+    `blocks.N.attn1.to_gate_compress.{weight,bias}` whichever of the two spellings the
+    checkpoint uses.
 
     diffusers drops these keys on load (its Wan transformer has no such layer), so they
     are read here directly; only these tensors are read, not the whole checkpoint.
@@ -317,7 +323,8 @@ def read_gate_weights(folder: Path) -> dict[str, torch.Tensor]:
     for file, names in files.items():
         with safe_open(str(folder / file), framework="pt") as handle:
             for name in names or [n for n in handle.keys() if _GATE_KEY.match(n)]:  # noqa: SIM118 - safe_open is not a dict
-                gates[name] = handle.get_tensor(name)
+                block, part = _GATE_KEY.match(name).groups()  # type: ignore[union-attr]
+                gates[f"blocks.{block}.attn1.{GATE}.{part}"] = handle.get_tensor(name)
     return gates
 
 

@@ -93,25 +93,30 @@ def test_top_k_counts_as_fastvideo() -> None:
     assert top_k(0.99, 3) == 1 and top_k(0.0, 3) == 3
 
 
-def _gated_checkpoint(tmp_path: Path, with_gates: bool) -> tuple[Path, torch.nn.Module]:
+def _gated_checkpoint(
+    tmp_path: Path, with_gates: bool, prefix: str = "attn1."
+) -> tuple[Path, torch.nn.Module]:
     transformer = build_tiny_pipeline().transformer.eval()
     state = {name: tensor.contiguous() for name, tensor in transformer.state_dict().items()}
     torch.manual_seed(3)
     dim = transformer.config.num_attention_heads * transformer.config.attention_head_dim
     if with_gates:
         for i in range(len(transformer.blocks)):
-            state[f"blocks.{i}.attn1.to_gate_compress.weight"] = torch.randn(dim, dim) * 0.1
-            state[f"blocks.{i}.attn1.to_gate_compress.bias"] = torch.randn(dim) * 0.1
+            state[f"blocks.{i}.{prefix}to_gate_compress.weight"] = torch.randn(dim, dim) * 0.1
+            state[f"blocks.{i}.{prefix}to_gate_compress.bias"] = torch.randn(dim) * 0.1
     folder = tmp_path / "transformer"
     transformer.save_config(folder)
     save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
     return folder, transformer
 
 
-def test_gate_weights_load_from_a_saved_checkpoint_and_drive_vsa(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix", ["attn1.", ""])  # diffusers-style and FastVideo's names
+def test_gate_weights_load_from_a_saved_checkpoint_and_drive_vsa(
+    tmp_path: Path, prefix: str
+) -> None:
     from diffusers import WanTransformer3DModel
 
-    folder, _ = _gated_checkpoint(tmp_path, with_gates=True)
+    folder, _ = _gated_checkpoint(tmp_path, with_gates=True, prefix=prefix)
     gates = read_gate_weights(folder)
     assert len(gates) == 4
     # diffusers loads the same folder and drops the gate keys: VSA must attach them.
