@@ -206,3 +206,26 @@ def test_the_fast_preset_loads_its_gates_and_runs_vsa_end_to_end(
     assert runner.job_settings(job)["attention"] == "vsa"
     frames, _ = runner.generate(job)
     assert frames.shape == (5, 64, 96, 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_flex_vsa_on_the_gpu_matches_its_eager_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The GPU path: FlexAttention compiled (Triton), bfloat16, FastWan's head size, against
+    the eager form (which the CPU tests hold to the reference) on the same inputs, so the
+    cube selection is the same and only the fine kernel differs."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from generation import vsa
+
+    grid = (5, 18, 22)  # partial cubes on every axis; 1,980 tokens
+    q, k, v, g = (x.to("cuda", torch.bfloat16) for x in _qkvg(grid, heads=12, dim=128, seed=4))
+    layout = cube_layout(grid, q.device)
+    compiled = video_sparse_attention(q, k, v, g, layout, 0.8)
+    monkeypatch.setattr(
+        vsa, "_flex", lambda q, k, v, mask: flex_attention(q, k, v, block_mask=mask)
+    )
+    eager = video_sparse_attention(q, k, v, g, layout, 0.8)
+    torch.testing.assert_close(compiled, eager, rtol=2e-2, atol=2e-2)
