@@ -183,6 +183,11 @@ class PipelineRunner:
             self.last_peak_gib[phase] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         torch.cuda.reset_peak_memory_stats()
 
+    def _sync(self) -> None:
+        """Wait for the GPU, so a phase's time mark is when its work ended (once a phase)."""
+        if self.plan.device == "cuda":
+            torch.cuda.synchronize()
+
     def _execution_device(self) -> torch.device:
         return torch.device("cuda" if self.plan.device == "cuda" else "cpu")
 
@@ -219,6 +224,7 @@ class PipelineRunner:
         embeds = embeds.to(device, dtype)
         negative = negative.to(device, dtype) if negative is not None else None
         conditioning = {"image": fit_image(job.image, job.width, job.height)} if job.image else {}
+        self._sync()
         marks["encoded"] = time.perf_counter()
         self._record_peak("encode")
 
@@ -226,10 +232,13 @@ class PipelineRunner:
         # denoising ends, and after the last step parks the transformer if the plan gives
         # its memory to the VAE.
         def on_step_end(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            last = step == job.steps - 1
+            if last:
+                self._sync()  # the GPU may run a step or more behind the Python loop
             marks["denoised"] = time.perf_counter()
             if on_step is not None:
                 on_step(step + 1, job.steps)
-            if step == job.steps - 1:
+            if last:
                 self._record_peak("denoise")
                 if self.parking is not None:
                     self.parking.park()

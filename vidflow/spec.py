@@ -100,6 +100,8 @@ class JobSpec(BaseModel):
     )
     tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     owner: str | None = Field(None, max_length=128, description="Who to ask about this job.")
+    # The string forms are in the type for the JSON Schema (editors); the validator below
+    # turns them into a StepCache or None before validation.
     step_cache: StepCache | Literal["none", "first-block", "taylorseer"] | None = Field(
         None,
         description="Step caching for many-step presets: none (default), a method name, or "
