@@ -124,9 +124,11 @@ def _block_mask(selected: torch.Tensor, layout: CubeLayout) -> BlockMask:
     """A FlexAttention block mask from the selected key cubes [B, H, cubes, k].
 
     The block lists let a compiled kernel visit only the selected cubes: fully real key
-    cubes as 'full' blocks (no per-token check), partial ones checked token by token. The
-    mask function states the whole rule (selected cube and real key), so the eager form,
-    which evaluates it everywhere instead of reading the lists, gives the same result.
+    cubes as 'full' blocks (no per-token check), partial ones checked token by token
+    against the real slots. Eager FlexAttention evaluates the mask function everywhere
+    instead of reading the lists, so a mask built eagerly also states the selection. Built
+    inside a compiled graph it must not: a mask function reading a tensor made in the same
+    graph gave wrong results (torch 2.14, CPU inductor), and the lists already select.
     """
     batch, heads, cubes, k = selected.shape
     full_cube = layout.tokens_per_cube[selected] == CUBE_TOKENS
@@ -139,20 +141,27 @@ def _block_mask(selected: torch.Tensor, layout: CubeLayout) -> BlockMask:
     partial_indices = F.pad(torch.gather(selected, -1, partial_first), width).to(torch.int32)
     full_count = full_cube.sum(-1, dtype=torch.int32)
     partial_count = k - full_count
-    chosen = torch.zeros(batch, heads, cubes, cubes, dtype=torch.bool, device=selected.device)
-    chosen.scatter_(-1, selected, True)
     real = layout.slot_is_real
 
-    def selected_real_keys(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-        return chosen[b, h, q_idx // CUBE_TOKENS, kv_idx // CUBE_TOKENS] & real[kv_idx]
+    def real_keys(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+        return real[kv_idx]
 
+    mask_mod = real_keys
+    if not torch.compiler.is_compiling():
+        chosen = torch.zeros(batch, heads, cubes, cubes, dtype=torch.bool, device=selected.device)
+        chosen.scatter_(-1, selected, True)
+
+        def selected_real_keys(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+            return chosen[b, h, q_idx // CUBE_TOKENS, kv_idx // CUBE_TOKENS] & real[kv_idx]
+
+        mask_mod = selected_real_keys
     return BlockMask.from_kv_blocks(
         partial_count,
         partial_indices,
         full_count,
         full_indices,
         BLOCK_SIZE=CUBE_TOKENS,
-        mask_mod=selected_real_keys,
+        mask_mod=mask_mod,
         seq_lengths=(layout.slots, layout.slots),
         compute_q_blocks=False,
     )
