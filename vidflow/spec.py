@@ -86,7 +86,11 @@ class JobSpec(BaseModel):
     )
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance_scale: float | None = Field(
-        None, ge=0.0, le=20.0, description="Classifier-free guidance; 1.0 or less turns it off."
+        None,
+        ge=0.0,
+        le=20.0,
+        allow_inf_nan=False,
+        description="Classifier-free guidance; 1.0 or less turns it off.",
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed; same seed, same video.")
     fps: int | None = Field(None, ge=1, le=60, description="Frames per second of the mp4.")
@@ -259,7 +263,12 @@ def _parse_yaml(data: bytes, name: str) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(name, f"not UTF-8 text (byte {exc.start})") from None
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)
+    except yaml.reader.ReaderError as exc:  # NUL, ESC and other bytes YAML never allows
+        raise SpecError(
+            name, f"invalid YAML: character U+{exc.character:04X} at position {exc.position}"
+        ) from None
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
