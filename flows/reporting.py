@@ -25,7 +25,7 @@ def _why(m: Manifest) -> str:
     if m.status == "quarantined" and m.safety:
         return "output safety: " + ", ".join(m.safety.get("flagged_categories") or [])
     if m.error:
-        return m.error[:120]
+        return m.error.replace("|", "/")[:120]
     return "reused" if m.reused else ""
 
 

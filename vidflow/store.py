@@ -191,11 +191,13 @@ class Store:
         manifest = self._manifest_at(f"{LEDGER}/{job_hash}.json")
         if manifest is None or not manifest.video:
             return manifest
-        # Every publish rewrites the manifest beside its video, so when that manifest names
-        # this same hash and checksum the bytes are the recorded ones without reading them.
+        # Every publish rewrites the manifest beside its video, so with no publish under way
+        # (none staged), a manifest there naming this hash and checksum vouches for the
+        # bytes without reading them; mid-publish, they are read.
         beside = self._manifest_at(manifest.video.removesuffix(".mp4") + ".json")
         if (
-            beside is not None
+            not self._publishing()
+            and beside is not None
             and beside.job_hash == job_hash
             and beside.video_sha256 == manifest.video_sha256
             and self.exists(manifest.video)
@@ -208,6 +210,11 @@ class Store:
             self._retire(job_hash)
             return None
         return manifest
+
+    def _publishing(self) -> bool:
+        """True while any publish is staged (under way, or left by a crash)."""
+        base = self._path(STAGING)
+        return bool(self.fs.exists(base) and self.fs.ls(base))
 
     def published(self, job_id: str) -> Manifest | None:
         """The manifest stored under this job id (published or quarantined), if any."""
@@ -228,6 +235,7 @@ class Store:
         try:
             if video is not None:
                 self.fs.put_file(str(video), f"{stage}/video.mp4")
+                _crash_point("video-staged")
                 manifest = manifest.model_copy(
                     update={
                         "video": f"{folder}/{manifest.job_id}.mp4",
