@@ -67,13 +67,18 @@ def _run(args: argparse.Namespace) -> int:
         preset=args.preset,
         dry_run=args.dry_run,
     )
+    if args.json:
+        print(report.model_dump_json(indent=2), flush=True)
+    print_summary(report)
+    return run_exit_code(report)
+
+
+def print_summary(report: RunReport) -> None:
+    """The run's table and its invalid files on stderr, as text: never read as markup."""
     console = Console(stderr=True, width=140, markup=False, emoji=False, highlight=False)
     console.print(_summary_table(report))
     for error in report.errors:
         print(f"invalid: {plain(error)}", file=sys.stderr)
-    if args.json:
-        print(report.model_dump_json(indent=2))
-    return run_exit_code(report)
 
 
 def _validate(args: argparse.Namespace) -> int:

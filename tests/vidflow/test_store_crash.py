@@ -172,3 +172,23 @@ def test_a_store_that_cannot_be_written_is_a_configuration_error(tmp_path: Path)
 def test_check_writable_leaves_nothing_behind(tmp_path: Path) -> None:
     Store(tmp_path / "store").check_writable()
     assert visible_files(tmp_path / "store") == []
+
+
+def test_a_full_disk_during_publish_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    store = Store(tmp_path / "store")
+    video = clip(tmp_path, "v.mp4", b"frames ")
+    real_put = store.fs.put_file
+
+    def put_until_full(local: str, remote: str, **kwargs: object) -> None:
+        real_put(local, remote, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.fs, "put_file", put_until_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.save(manifest("harbour", "h1"), video)
+    assert visible_files(tmp_path / "store") == []
+    assert not list((tmp_path / "store" / STAGING).iterdir())
