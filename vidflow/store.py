@@ -243,10 +243,11 @@ class Store:
                     }
                 )
             self._stage_commit(stage, manifest, folder)
-            self._commit(stage)
         except BaseException:
             self._drop_stage(stage)
             raise
+        # From here on a failure (a full disk) leaves the complete stage to `recover()`.
+        self._commit(stage)
         return manifest
 
     def republish(
@@ -264,10 +265,10 @@ class Store:
         try:
             self.fs.copy(self._path(previous.video), f"{stage}/video.mp4")
             self._stage_commit(stage, manifest, folder, ledger=False)
-            self._commit(stage)
         except BaseException:
             self._drop_stage(stage)
             raise
+        self._commit(stage)
         return manifest
 
     def _stage_commit(
@@ -275,7 +276,7 @@ class Store:
     ) -> None:
         """Write the commit record last: once it exists the stage is complete and
         `_commit` (or a later `recover`) can finish it without anything else."""
-        replaced = self.published(manifest.job_id)
+        replaced = self._manifest_at(f"{folder}/{manifest.job_id}.json")
         record = {
             "folder": folder,
             "ledger": ledger,
@@ -370,8 +371,9 @@ class Store:
             if not self.fs.exists(base):
                 continue
             for path in sorted(self.fs.glob(f"{base}/*.json")):
-                with self.fs.open(path, "r", encoding="utf-8") as handle:
-                    found.append(Manifest.model_validate_json(handle.read()))
+                manifest = self._manifest_at(f"{folder}/{path.rsplit('/', 1)[-1]}")
+                if manifest is not None:
+                    found.append(manifest)
         return found
 
 

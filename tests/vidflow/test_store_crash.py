@@ -52,6 +52,13 @@ def save_and_crash(root: Path, job_id: str, job_hash: str, video: Path, step: st
     assert result.returncode == -9, "the fault point was not reached"
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout)
+
+
 def visible_files(root: Path) -> list[str]:
     return sorted(
         str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and STAGING not in p.parts
@@ -150,10 +157,8 @@ def test_recovery_leaves_a_live_runs_stage_alone_and_removes_old_partials(
 def test_a_stage_of_a_dead_process_without_a_commit_record_is_removed(tmp_path: Path) -> None:
     import socket
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
     root = tmp_path / "store"
-    stage = root / STAGING / f"{socket.gethostname()}-{dead.stdout.strip()}-abcd1234"
+    stage = root / STAGING / f"{socket.gethostname()}-{dead_pid()}-abcd1234"
     stage.mkdir(parents=True)
     (stage / "video.mp4").write_bytes(b"half")
     assert Store(root).recover() == [f"removed an unfinished publish ({stage.name})"]
@@ -192,3 +197,40 @@ def test_a_full_disk_during_publish_leaves_nothing_behind(
         store.save(manifest("harbour", "h1"), video)
     assert visible_files(tmp_path / "store") == []
     assert not list((tmp_path / "store" / STAGING).iterdir())
+
+
+def test_a_full_disk_after_the_commit_record_is_finished_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    root = tmp_path / "store"
+    store = Store(root)
+    video = clip(tmp_path, "v.mp4", b"frames ")
+    real_write = Store._write_bytes
+
+    def full_for_manifests(self: Store, rel: str, data: bytes, stage: str) -> None:
+        if rel.endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, rel, data, stage)
+
+    monkeypatch.setattr(Store, "_write_bytes", full_for_manifests)
+    with pytest.raises(OSError, match="No space left"):
+        store.save(manifest("harbour", "h1"), video)
+    monkeypatch.undo()
+    # The video moved in, its manifest could not follow: the stage stays for recovery.
+    assert visible_files(root) == ["published/harbour.mp4"]
+    assert Store(root).lookup("h1") is None
+
+    # The next run, after this process has gone: give the stage a dead owner's name.
+    import socket
+
+    (stage,) = (root / STAGING).iterdir()
+    stage.rename(stage.with_name(f"{socket.gethostname()}-{dead_pid()}-{stage.name[-8:]}"))
+    assert Store(root).recover()
+    assert visible_files(root) == [
+        "ledger/h1.json",
+        "published/harbour.json",
+        "published/harbour.mp4",
+    ]
+    assert Store(root).lookup("h1") is not None
