@@ -82,6 +82,7 @@ def test_a_signal_stops_the_run_and_every_process_it_started(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    print(f"{how}: exit {process.returncode} {took:.1f} s after the signal")
     time.sleep(1)
     left = session_processes(process.pid)
     assert left == [], left

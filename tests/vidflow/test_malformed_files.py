@@ -12,7 +12,8 @@ import pytest
 from malformed_corpus import CASES
 
 from vidflow.cli import main
-from vidflow.spec import load_prompt_files
+from vidflow.files import FileRefused, read_checked
+from vidflow.spec import MAX_PROMPT_FILE_BYTES, load_prompt_files
 
 VALID = {
     "fine.yaml": b"prompt: a lighthouse in the fog\n",
@@ -144,12 +145,11 @@ def test_a_link_to_dev_zero_is_refused_without_reading(prompts: Path) -> None:
     assert report.errors == [f"{prompts / 'zero.yaml'}: resolves to /dev/zero, outside {prompts}"]
 
 
-def test_a_device_inside_the_folder_is_not_read(tmp_path: Path) -> None:
-    # The prompts folder is /dev itself: inside it, but a character device, never read.
-    report = load_prompt_files([Path("/dev/zero.yaml")], Path("/dev"))
-    assert len(report.errors) == 1 and "zero.yaml" in report.errors[0]
-    report = load_prompt_files([Path("/dev")], Path("/dev"))  # walks /dev, reads nothing
-    assert report.jobs == []
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_a_device_inside_the_allowed_folder_is_refused_before_reading(device: str) -> None:
+    # Even where the folder allows it (the root is /dev), a device is not a regular file.
+    with pytest.raises(FileRefused, match=r"not a regular file \(a character device\)"):
+        read_checked(Path(device), Path("/dev"), MAX_PROMPT_FILE_BYTES)
 
 
 def test_a_fifo_is_refused_and_does_not_hang(prompts: Path) -> None:
