@@ -37,7 +37,12 @@ def session_processes(sid: int) -> list[str]:
 
 
 def start_run(env_root: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PREFECT_HOME": str(env_root / "prefect-home")}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(env_root / "prefect-home"),
+        # A busy CI machine can take longer than Prefect's default 20 s to start it.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "vidflow.cli", "run"],
         env=env,
@@ -52,7 +57,9 @@ def start_run(env_root: Path) -> subprocess.Popen[bytes]:
 def wait_for_generation(process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the run ended before it could be interrupted"
+        if process.poll() is not None:
+            _, stderr = process.communicate()
+            raise AssertionError(f"the run ended first:\n{stderr.decode()[-3000:]}")
         if any("spawn_main" in cmd for cmd in session_processes(process.pid)):
             time.sleep(2)  # well inside the first denoising steps
             return
