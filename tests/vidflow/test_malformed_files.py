@@ -236,3 +236,38 @@ def test_a_defaults_file_linked_from_outside_is_refused(tmp_path: Path, prompts:
     assert report.errors == [
         f"{prompts / '_defaults.yaml'}: resolves to {tmp_path / 'd.yaml'}, outside {prompts}"
     ]
+
+
+def test_a_committed_symlink_reached_through_changed_is_refused(tmp_path: Path) -> None:
+    """`--changed` names what git says changed; a committed link out of the repository is
+    still refused when it is read."""
+    import subprocess
+
+    from vidflow.changes import changed_prompt_files
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "ok.yaml").write_text("prompt: a calm sea\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    base = git("rev-parse", "HEAD")
+    (prompts / "passwd.yaml").symlink_to("/etc/passwd")
+    (prompts / "new.yaml").write_text("prompt: a windy hill\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "two")
+
+    changes = changed_prompt_files(f"{base}..HEAD", tmp_path)
+    assert sorted(changes.paths) == ["prompts/new.yaml", "prompts/passwd.yaml"]
+    report = load_prompt_files([tmp_path / p for p in changes.paths], prompts)
+    assert [job.id for _, job in report.jobs] == ["new"]
+    assert report.errors == [
+        f"{prompts / 'passwd.yaml'}: resolves to /etc/passwd, outside {prompts}"
+    ]
