@@ -37,7 +37,7 @@ from moderation.safety import SafetyReport, SafetyScorer
 from provenance.label import LabelStyle
 from provenance.stamp import ProvenanceReport, Stamper
 from vidflow.changes import changed_prompt_files
-from vidflow.errors import ConfigError, SpecError
+from vidflow.errors import ConfigError, SpecError, VidflowError, plain
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
 from vidflow.settings import Settings, get_settings
@@ -79,6 +79,7 @@ class Selection(BaseModel):
 
     paths: list[str]
     reason: str = Field(description="Explicit paths, a git diff, or a full scan and its cause.")
+    error: str | None = Field(None, description="Why the requested range could not be read.")
 
 
 class LoadedJobs(BaseModel):
@@ -95,7 +96,10 @@ def select_prompt_files(
     if changed is None:
         return Selection(paths=[str(prompts_dir)], reason="full scan")
     repo = prompts_dir.resolve().parent
-    changes = changed_prompt_files(changed, repo, prompts_dir.resolve().name)
+    try:
+        changes = changed_prompt_files(changed, repo, prompts_dir.resolve().name)
+    except VidflowError as exc:  # a bad range is invalid input: reported, not a traceback
+        return Selection(paths=[], reason="no files", error=plain(exc))
     if changes.full_scan:
         return Selection(paths=[str(prompts_dir)], reason=f"full scan: {changes.full_scan}")
     return Selection(
@@ -122,6 +126,8 @@ def load_jobs(
 
 @task(name="moderate-prompts", cache_policy=NONE)
 def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]:
+    if not jobs:  # every file invalid: nothing to moderate (the classifier needs a batch)
+        return []
     moderator = PromptModerator(load_policy(policy_path))
     return moderator.check_many([(job.prompt, job.negative_prompt) for job in jobs])
 
@@ -313,8 +319,8 @@ def _run(
     selection = select_prompt_files(paths, changed, settings.prompts_dir)
     log.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
     loaded = load_jobs(selection, settings.prompts_dir, preset, settings.default_preset)
-    report.errors = loaded.errors
-    for error in loaded.errors:
+    report.errors = ([selection.error] if selection.error else []) + loaded.errors
+    for error in report.errors:
         log.error(error)
 
     # 2. Moderate every prompt before anything is generated.

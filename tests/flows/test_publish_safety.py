@@ -117,3 +117,23 @@ def test_the_run_report_is_written_even_when_the_store_is_full(
     report = generate_videos(dry_run=True)
     fallback = session_cache / "runs" / f"{report.run_id}.json"
     assert RunReport.model_validate_json(fallback.read_text()).run_id == report.run_id
+
+
+def test_a_bad_changed_range_is_one_error_in_the_report(vidflow_env: Path) -> None:
+    from flows.generate import generate_videos
+
+    (vidflow_env / "prompts" / "one.yaml").write_text(FIRST)
+    report = generate_videos(changed="no-such-base..no-such-head")
+    assert report.manifests == []
+    (error,) = report.errors
+    assert error.startswith("--changed: head revision 'no-such-head' is not in")
+
+
+def test_a_run_where_every_file_is_invalid_reports_them_all(vidflow_env: Path) -> None:
+    from flows.generate import generate_videos
+
+    (vidflow_env / "prompts" / "a.yaml").write_text("prompt: a\nsteps: true\n")
+    (vidflow_env / "prompts" / "b.yaml").write_text("prompt: [\n")
+    report = generate_videos()
+    assert report.manifests == [] and len(report.errors) == 2
+    assert (vidflow_env / "artifacts" / "latest-run.json").exists()
