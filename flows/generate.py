@@ -40,6 +40,7 @@ from vidflow.changes import changed_prompt_files
 from vidflow.errors import ConfigError, SpecError, VidflowError, plain
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
+from vidflow.owners import owner_gone, owner_token
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files, parse_prompt_file
 from vidflow.store import Store
@@ -237,11 +238,23 @@ def _finish_job(
         video.unlink(missing_ok=True)
 
 
+def remove_abandoned_work(parent: Path) -> list[str]:
+    """Remove the work folders (frames, unpublished videos) of runs that were killed: each
+    is named after the process that made it, and that process is gone."""
+    removed = []
+    if parent.is_dir():
+        for old in parent.iterdir():
+            if old.is_dir() and owner_gone(old.name, old.stat().st_mtime):
+                shutil.rmtree(old, ignore_errors=True)
+                removed.append(f"removed the work folder of a killed run ({old.name})")
+    return removed
+
+
 def _generate_and_publish(
-    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store, run_id: str
+    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store
 ) -> Iterator[Manifest]:
-    work_dir = settings.cache_dir / "work" / run_id
-    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = settings.cache_dir / "work" / owner_token()
+    work_dir.mkdir(parents=True)
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
     stamper = Stamper(
@@ -287,8 +300,8 @@ def generate_videos(
     log = get_run_logger()
     settings = get_settings()
     store = check_setup(settings)
-    for line in store.recover():
-        log.warning("store: %s", line)
+    for line in store.recover() + remove_abandoned_work(settings.cache_dir / "work"):
+        log.warning("cleanup: %s", line)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     report = RunReport(run_id=run_id, dry_run=dry_run)
     try:
@@ -360,9 +373,7 @@ def _run(
             progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
         )
         assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
-        for done, manifest in enumerate(
-            _generate_and_publish(todo, settings, store, report.run_id), 1
-        ):
+        for done, manifest in enumerate(_generate_and_publish(todo, settings, store), 1):
             report.manifests.append(manifest)
             log.info("%s: %s", manifest.job_id, manifest.status)
             update_progress_artifact(progress, progress=100.0 * done / len(todo))

@@ -6,7 +6,7 @@ Layout under the store root (a local folder by default, any fsspec URL in produc
     quarantine/<job_id>.mp4, quarantine/<job_id>.json flagged by output safety, never published
     ledger/<job_hash>.json                             one manifest per finished job
     runs/<run_id>.json, latest-run.json                one RunReport per flow run
-    .staging/<token>/                                  a publish in progress (never read)
+    .staging/<host>-<pid>-<random>/                    a publish in progress (never read)
 
 Invariants every reader may rely on:
 
@@ -27,8 +27,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from vidflow.errors import ConfigError
 from vidflow.manifest import Manifest, RunReport
+from vidflow.owners import owner_gone, owner_token
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +46,6 @@ LEDGER = "ledger"
 RUNS = "runs"
 STAGING = ".staging"
 COMMIT = "commit.json"
-# A staged publish of another host cannot be checked for a live owner: it is left alone
-# for this long, far beyond any publish, before it counts as abandoned.
-FOREIGN_STAGE_TTL_S = 24 * 3600
 # Test hook: the name of a publish step at which the process kills itself (SIGKILL), to
 # prove a crash at that exact point loses nothing and leaves nothing behind.
 CRASH_AT_ENV = "VIDFLOW_TEST_CRASH_AT"
@@ -66,28 +62,6 @@ def file_sha256(path: Path) -> str:
 def _crash_point(step: str) -> None:
     if os.environ.get(CRASH_AT_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _stage_token() -> str:
-    """Names a staged publish after its writer, so `recover()` can tell an abandoned stage
-    (its process is gone) from one another run is writing right now."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _stage_abandoned(token: str, modified: float | None) -> bool:
-    parts = token.rsplit("-", 2)
-    if len(parts) == 3 and parts[0] == socket.gethostname() and parts[1].isdigit():
-        pid = int(parts[1])
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, someone else's
-            return False
-        return False
-    return modified is not None and time.time() - modified > FOREIGN_STAGE_TTL_S
 
 
 class Store:
@@ -127,7 +101,7 @@ class Store:
                 self._drop_stage(stage)
 
     def _new_stage(self) -> str:
-        stage = self._path(STAGING, _stage_token())
+        stage = self._path(STAGING, owner_token())
         self.fs.makedirs(stage, exist_ok=True)
         return stage
 
@@ -338,7 +312,7 @@ class Store:
         for entry in stages:
             path = entry["name"].rstrip("/")
             token = path.rsplit("/", 1)[-1]
-            if not _stage_abandoned(token, _modified(entry)):
+            if not owner_gone(token, _modified(entry)):
                 continue
             if self.fs.exists(f"{path}/{COMMIT}"):
                 self._commit(path)

@@ -13,6 +13,7 @@ import pytest
 
 from provenance.verify import verify_file
 from vidflow.manifest import Manifest, RunReport
+from vidflow.owners import owner_gone
 from vidflow.store import CRASH_AT_ENV, STAGING, Store, file_sha256
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -99,6 +100,27 @@ def test_kill_9_between_video_and_manifest_then_a_rerun_loses_nothing(vidflow_en
     assert verify_file(store_root / "published/one.mp4").status == "marked"
     assert file_sha256(store_root / "published/one.mp4") == job.video_sha256
     assert not [p for p in store_root.rglob("*") if "partial" in p.name]
+    # The killed run's work folder (its frames) went with the rerun too.
+    work = Path(os.environ["VIDFLOW_CACHE_DIR"]) / "work"
+    assert not [d for d in work.iterdir() if owner_gone(d.name, d.stat().st_mtime)]
+
+
+def test_work_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    import socket
+
+    from flows.generate import remove_abandoned_work
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    killed = tmp_path / f"{socket.gethostname()}-{dead.stdout.strip()}-abcd1234"
+    live = tmp_path / f"{socket.gethostname()}-{os.getppid()}-abcd1234"
+    for folder in (killed, live):
+        folder.mkdir()
+        (folder / "frames.npy").write_bytes(b"0" * 1000)
+    assert remove_abandoned_work(tmp_path) == [
+        f"removed the work folder of a killed run ({killed.name})"
+    ]
+    assert not killed.exists() and live.exists()
 
 
 def test_the_run_report_is_written_even_when_the_store_is_full(
