@@ -9,14 +9,15 @@ from pathlib import Path
 from vidflow.errors import plain
 from vidflow.manifest import Manifest, RunReport
 
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# The characters that can make markdown (emphasis, code, links, images, tables, HTML,
+# entities, strikethrough); a backslash before each shows it as itself (CommonMark).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|&~])")
 
 
 def md(value: object) -> str:
-    """Text shown as itself in GitHub and Prefect markdown: on one line, every ASCII
-    punctuation character backslash-escaped (CommonMark allows it for each), so a file
-    name or error can carry no link, table cell break, emphasis or HTML."""
-    return _PUNCTUATION.sub(r"\\\1", plain(value))
+    """Text shown as itself in GitHub and Prefect markdown: on one line, with no link,
+    table cell break, emphasis or HTML that a file name or an error could carry."""
+    return _MARKDOWN.sub(r"\\\1", plain(value))
 
 
 def _why(m: Manifest) -> str:
@@ -49,7 +50,7 @@ def markdown_summary(report: RunReport, link_base: str = "") -> str:
     for m in report.manifests:
         seconds = m.timings.get("total_s")
         video = (
-            f"[{md(m.job_id)}.mp4](<{link_base}{m.video}>)"
+            f"[{md(m.job_id)}.mp4]({link_base}{m.video})"
             if m.video and m.status == "published"
             else ""
         )

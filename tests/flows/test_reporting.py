@@ -62,7 +62,7 @@ def test_markdown_summary_shows_hostile_text_as_text() -> None:
     summary = markdown_summary(report)
     errors = summary.split("**Invalid prompt files**")[1]
     assert not re.search(r"(?<!\\)[<>]", summary), "raw HTML reached the markdown"
-    assert "](https" not in summary and "\x1b" not in summary
+    assert not re.search(r"(?<!\\)\]\(", summary) and "\x1b" not in summary
     # Unescaped, each line reads exactly as the error did (control characters shown).
     items = [re.sub(r"\\(.)", r"\1", line[2:]) for line in errors.strip().splitlines()]
     assert items == [hostile, "a.yaml: line\\x0abreak"]
