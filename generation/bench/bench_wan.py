@@ -646,8 +646,9 @@ def runner_video(mode: str, smoke: bool) -> dict[str, Any]:
     height, width, frames = _shape(smoke)
     steps = min(2, preset.defaults.steps) if smoke else preset.defaults.steps
     cache = mode.removeprefix("exact-") if mode.startswith("exact-") else None
-    spec = JobSpec(id="bench", prompt=PROMPT, negative_prompt=NEGATIVE, width=width,
-                   height=height, num_frames=frames, steps=steps, step_cache=cache)  # fmt: skip
+    spec = JobSpec.model_validate({"id": "bench", "prompt": PROMPT, "negative_prompt": NEGATIVE,
+                                   "width": width, "height": height, "num_frames": frames,
+                                   "steps": steps, "step_cache": cache})  # fmt: skip
     job = resolve_job(spec, "bench.yaml", preset.name)
     pipe = _pipeline(smoke)
     if preset.attention == "vsa":
