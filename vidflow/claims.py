@@ -54,6 +54,24 @@ class Claim(BaseModel):
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expires_at
 
+    def lapsed(self) -> bool:
+        """Expired, or held by a process of this host that is gone (no need to wait)."""
+        return self.expired() or _dead_here(self.owner)
+
+
+def _dead_here(owner: str) -> bool:
+    """True when the owner id names this host and a process id that no longer runs."""
+    host, _, rest = owner.partition("@")[2].rpartition(":")[0].partition(":")
+    if host != socket.gethostname() or not rest.isdigit():
+        return False
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
 
 class Claims:
     """Claim, renew, release and inspect keys in one store, for one owner."""
@@ -124,7 +142,7 @@ class Claims:
         current = self.current(key)
         if current is not None and current.owner == self.owner:
             return self.renew(current)
-        if current is not None and not current.expired():
+        if current is not None and not current.lapsed():
             return None
         number = 0 if current is None else current.number + 1
         claim = Claim(

@@ -6,6 +6,8 @@ Layout under the store root (a local folder by default, any fsspec URL in produc
     quarantine/<job_id>.mp4, quarantine/<job_id>.json flagged by output safety, never published
     ledger/<job_hash>.json                             one manifest per finished job
     runs/<run_id>.json, latest-run.json                one RunReport per flow run
+    runs/<run_id>/shard-<n>.json                       a fanned-out shard's manifests
+    claims/<key>/<n>.json                              who makes a job now (vidflow.claims)
 
 Every file is written to a temporary name and renamed into place, and the ledger entry is
 written last: a ledger entry therefore proves its video is complete, and a crash at any
@@ -137,6 +139,15 @@ class Store:
         self._write_bytes(f"{RUNS}/{report.run_id}.json", payload)
         self._write_bytes("latest-run.json", payload)
         return self._path(f"{RUNS}/{report.run_id}.json")
+
+    def save_shard_report(self, run_id: str, shard: int, report: RunReport) -> None:
+        """One shard's manifests, for the parent run that fanned it out (flows.fanout)."""
+        payload = report.model_dump_json(indent=2).encode()
+        self._write_bytes(f"{RUNS}/{run_id}/shard-{shard}.json", payload)
+
+    def shard_report(self, run_id: str, shard: int) -> RunReport | None:
+        text = self._read_json(f"{RUNS}/{run_id}/shard-{shard}.json")
+        return None if text is None else RunReport.model_validate_json(text)
 
     def manifests(self) -> list[Manifest]:
         """Every manifest under published/ and quarantine/, for the gallery."""

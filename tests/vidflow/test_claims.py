@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,16 @@ def test_a_claim_file_being_written_counts_as_taken(tmp_path: Path) -> None:
 def test_the_lease_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lease"):
         Claims(Store(tmp_path), "a", lease_s=0)
+
+
+def test_a_claim_of_a_dead_process_on_this_host_lapses_at_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    child = mp.get_context("spawn").Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join()
+    dead = f"run@{socket.gethostname()}:{child.pid}:abcd1234"
+    assert Claims(store, dead, lease_s=600).claim("job") is not None
+    elsewhere = Claims(store, "run@another-host:1:abcd1234", lease_s=600)
+    taken = elsewhere.claim("job")
+    assert taken is not None and taken.number == 1, "the dead holder is not waited for"
+    assert Claims(store, new_owner(), lease_s=600).claim("job") is None, "a live remote holder is"

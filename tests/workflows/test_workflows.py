@@ -49,7 +49,52 @@ def test_generate_queues_runs_and_never_runs_for_forks() -> None:
     checkout = job["steps"][0]
     assert checkout["with"]["fetch-depth"] == 0
     inputs = workflow["on"]["workflow_dispatch"]["inputs"]
-    assert set(inputs) == {"files", "preset", "dry_run"}
+    assert set(inputs) == {"files", "preset", "dry_run", "mode"}
+
+
+def test_generate_hands_the_gpu_work_to_the_pool_from_an_ordinary_runner() -> None:
+    workflow = load(REPO / ".github" / "workflows" / "generate.yml")
+    local, pool = workflow["jobs"]["generate"], workflow["jobs"]["generate-on-pool"]
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["mode"]["options"] == [
+        "default", "self-hosted", "pool"
+    ]  # fmt: skip
+    # Exactly one of the two jobs runs for any mode: the input, else the variable.
+    assert "inputs.mode == 'pool'" in pool["if"] and "vars.VIDFLOW_MODE == 'pool'" in pool["if"]
+    assert "inputs.mode == 'self-hosted'" in local["if"]
+    assert "vars.VIDFLOW_MODE != 'pool'" in local["if"]
+    assert pool["runs-on"] == "ubuntu-latest"
+    assert pool["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
+    assert "generate-shard/shard" in pool["env"]["VIDFLOW_FANOUT_DEPLOYMENT"]
+    # The store outlives the run: nothing under the workspace by default.
+    assert "artifacts" not in str(local["env"].get("VIDFLOW_ARTIFACTS_DIR"))
+    for job in (local, pool):
+        assert any(s.get("run") == "bash scripts/ci-generate.sh" for s in job["steps"])
+        assert any("upload-artifact" in s.get("uses", "") for s in job["steps"])
+
+
+def test_the_ci_script_keeps_the_store_outside_the_workspace_and_guards_pool_mode(
+    tmp_path: Path,
+) -> None:
+    script = REPO / "scripts" / "ci-generate.sh"
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_ENV": str(tmp_path / "env")}
+    # A fake .venv/bin/vidflow in a scratch checkout records where the store went.
+    bin_dir = tmp_path / "work" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "vidflow").write_text('#!/bin/sh\necho "$VIDFLOW_ARTIFACTS_DIR $*"\n')
+    (bin_dir / "vidflow").chmod(0o755)
+    run = subprocess.run(["bash", str(script)], cwd=tmp_path / "work", env=base | {
+        "EVENT_NAME": "push", "BEFORE_SHA": "a", "AFTER_SHA": "b"},
+        capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    store = tmp_path / ".local" / "share" / "vidflow" / "store"
+    assert (tmp_path / "work" / "run-report.json").read_text().split() == [
+        str(store), "run", "--json", "--changed", "a..b"
+    ]  # fmt: skip
+    assert store.is_dir() and f"VIDFLOW_ARTIFACTS_DIR={store}" in (tmp_path / "env").read_text()
+    pool = subprocess.run(["bash", str(script)], cwd=tmp_path / "work", env=base | {
+        "VIDFLOW_FANOUT_DEPLOYMENT": "generate-shard/shard", "PREFECT_API_URL": "http://x"},
+        capture_output=True, text=True, check=False)  # fmt: skip
+    assert pool.returncode == 2 and "VIDFLOW_STORE_URL" in pool.stdout
 
 
 def test_zizmor_finds_nothing() -> None:
