@@ -26,6 +26,7 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.objects import FlowRun, StateType, WorkerStatus
+from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.states import Crashed
 
@@ -79,6 +80,20 @@ def pool_slots(deployment: str) -> int:
             return 1
         workers = client.read_workers_for_work_pool(pool)
     return max(1, sum(1 for w in workers if w.status == WorkerStatus.ONLINE))
+
+
+def runs_on_the_pool(deployment: str) -> bool:
+    """True when this flow run was itself taken by a worker of the shard deployment's pool.
+
+    Such a run holds a GPU worker already: fanning out from it would leave one worker fewer
+    for its own shards (and wait forever on a pool of one), so it generates in process.
+    """
+    context = FlowRunContext.get()
+    here = context.flow_run.work_pool_name if context and context.flow_run else None
+    if here is None:
+        return False
+    with get_client(sync_client=True) as client:
+        return bool(client.read_deployment_by_name(deployment).work_pool_name == here)
 
 
 def _submit(shard: Shard, deployment: str, run_id: str, store: Store) -> None:

@@ -32,7 +32,7 @@ from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field
 
 from flows.deploy import gpu_slot
-from flows.fanout import Shard, fan_out, liveness_key
+from flows.fanout import Shard, fan_out, liveness_key, runs_on_the_pool
 from flows.reporting import append_github_summary, job_rows, markdown_summary
 from flows.shards import assign_to_gpus, split_jobs, visible_gpu_ids
 from generation.batch import GenerationResult, run_batch
@@ -182,7 +182,9 @@ def _finish_job(
         video.unlink(missing_ok=True)
 
 
-def _merged(batches: list[Generator[GenerationResult, None, None]]) -> Iterator[GenerationResult]:
+def _merged(
+    batches: list[Generator[GenerationResult, None, None]],
+) -> Generator[GenerationResult, None, None]:
     """Results of several generation children (one per GPU), in the order they finish."""
     if len(batches) == 1:
         yield from batches[0]
@@ -258,7 +260,7 @@ def _generate_batch(
                 job, verdict = by_hash[result.job_hash]
                 yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
         finally:
-            results.close()  # type: ignore[attr-defined]  # stops the children if left early
+            results.close()  # stops the children if the loop ended early
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
@@ -354,7 +356,11 @@ def generate_videos(
             progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
         )
         assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
-        if settings.fanout_deployment:
+        fanout = settings.fanout_deployment
+        if fanout and runs_on_the_pool(fanout):
+            logger.info("this run holds a worker of %s's pool: generating here", fanout)
+            fanout = None
+        if fanout:
             # Many GPUs or hosts: shards on the work pool; this run needs no GPU.
             def shard_done(shard: Shard, finished: int) -> None:
                 line = shard.progress(finished, len(todo))
