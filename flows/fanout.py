@@ -40,7 +40,7 @@ from vidflow.store import Store
 
 logger = logging.getLogger(__name__)
 
-POLL_S = 1.0
+POLL_S = 0.5
 ATTEMPTS = 2  # the first run of a shard, and one resubmission
 # A shard that is Running but has not claimed its liveness key after this long is dead.
 START_GRACE_S = 120.0

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
@@ -39,7 +39,6 @@ from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
-from moderation.safety import SafetyReport, SafetyScorer
 from provenance.label import LabelStyle
 from provenance.stamp import ProvenanceReport, Stamper
 from vidflow.changes import changed_prompt_files
@@ -50,6 +49,11 @@ from vidflow.manifest import Manifest, RunReport, utc_now
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files
 from vidflow.store import Store
+
+if TYPE_CHECKING:
+    # torch comes with these: imported where frames are scored, so a run that only
+    # moderates and fans out (a GitHub runner) never loads it, nor a shard before its work.
+    from moderation.safety import SafetyReport, SafetyScorer
 
 
 class Selection(BaseModel):
@@ -227,6 +231,8 @@ def _generate_batch(
     """Generate (one child per visible GPU), score, stamp and publish jobs this run holds."""
     work_dir = settings.cache_dir / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
+    from moderation.safety import SafetyScorer
+
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
     stamper = Stamper(
