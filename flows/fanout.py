@@ -168,7 +168,13 @@ def fan_out(
                     logger.info("shard %d (try %d): %s", shard.index, shard.attempt, state.name)
                     shard.state = state.name
                 dead: str | None = None
-                if state.type == StateType.RUNNING:
+                # The report is written before the shard lets go of its liveness claim, so
+                # a report means the shard's work is done, whatever state Prefect shows yet.
+                report = store.shard_report(run_id, shard.index)
+                if report is not None:
+                    shard.manifests = report.manifests
+                    shard.done = True
+                elif state.type == StateType.RUNNING:
                     shard.running_since = shard.running_since or time.monotonic()
                     dead = _lapsed(shard, claims, run_id)
                     if dead:
@@ -176,12 +182,7 @@ def fan_out(
                             shard.flow_run_id, Crashed(message=f"vidflow: {dead}"), force=True
                         )
                 elif state.type == StateType.COMPLETED:
-                    report = store.shard_report(run_id, shard.index)
-                    if report is not None:
-                        shard.manifests = report.manifests
-                        shard.done = True
-                    else:
-                        dead = "it completed without a shard report"
+                    dead = "it completed without a shard report"
                 elif state.is_final():
                     dead = f"it ended {state.name}: {state.message or ''}".strip()
                 if shard.done:

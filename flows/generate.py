@@ -419,13 +419,15 @@ def generate_shard(
         (Job.model_validate(job), Verdict.model_validate(verdict))
         for job, verdict in zip(jobs, verdicts, strict=True)
     ]
-    report = RunReport(run_id=f"{run_id}-shard-{shard}")
+    report = RunReport(run_id=f"{run_id}-shard-{shard}-try-{attempt}")
     liveness = Claims(store, new_owner(f"{run_id}-shard-{shard}"), settings.claim_lease_s)
     with liveness.keep() as held:
         held.take(liveness_key(run_id, shard, attempt))
         for manifest in _generate_and_publish(loaded, settings, store, f"{run_id}-{shard}"):
             report.manifests.append(manifest)
             get_run_logger().info("%s: %s", manifest.job_id, manifest.status)
-    report.finished_at = utc_now()
-    store.save_shard_report(run_id, shard, report)
+        # Written while the liveness claim is held: the parent never sees a shard that has
+        # let go of its claim without its report.
+        report.finished_at = utc_now()
+        store.save_shard_report(run_id, shard, report)
     return len(report.manifests)

@@ -172,7 +172,7 @@ class Bench:
                 "statuses": sorted({m["status"] for m in report["manifests"]}),
                 "shards": self._shards(report["run_id"], folder / "store")}  # fmt: skip
 
-    def _shards(self, run_id: str, store: Path) -> list[dict[str, float]]:
+    def _shards(self, run_id: str, store: Path) -> list[dict[str, Any]]:
         from datetime import datetime
 
         from prefect import get_client
@@ -182,10 +182,13 @@ class Bench:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=f"{run_id}-shard-"))
             )
-        shards = []
+        shards: list[dict[str, Any]] = []
         for run in runs:
             index = int(run.name.split("-shard-")[1].split("-")[0])
             report = json.loads((store / "runs" / run_id / f"shard-{index}.json").read_text())
+            if report["run_id"] != run.name:  # a resubmitted shard's first try
+                shards.append({"shard": index, "superseded": run.name})
+                continue
             work = (
                 datetime.fromisoformat(report["finished_at"])
                 - datetime.fromisoformat(report["started_at"])
@@ -214,7 +217,7 @@ class Bench:
 
 
 def wall(result: dict[str, Any]) -> float:
-    shards = result["shards"]
+    shards = [s for s in result["shards"] if "ended" in s]
     return float(max(s["ended"] for s in shards) - min(s["created"] for s in shards))
 
 
@@ -241,9 +244,9 @@ def main() -> None:
         small = {"width": 256, "height": 256, "num_frames": 5, "steps": 1}
         bench.run("warmup", args.workers, small)  # builds the tiny model once, warms caches
         rounds = [bench.run(f"overhead{r}", args.workers, small) for r in range(args.rounds)]
-        overheads = [s["overhead_s"] for r in rounds for s in r["shards"]]
+        overheads = [s["overhead_s"] for r in rounds for s in r["shards"] if "overhead_s" in s]
         parts = {
-            part: statistics.median(s[part] for r in rounds for s in r["shards"])
+            part: statistics.median(s[part] for r in rounds for s in r["shards"] if part in s)
             for part in ("to_running_s", "to_body_s", "to_end_s")
         }
         result["overhead"] = {"rounds": rounds, "median_s": statistics.median(overheads),

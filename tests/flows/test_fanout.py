@@ -233,6 +233,7 @@ def test_a_batch_fans_out_to_both_workers_and_each_job_is_published_once(
     # Two online workers: two shards, each a flow run of the shard deployment.
     shards = sorted(p.name for p in (store / "runs" / report.run_id).glob("shard-*.json"))
     assert shards == ["shard-0.json", "shard-1.json"]
+    assert shard_tries(store, report.run_id) == ["try-0", "try-0"], "no shard resubmitted"
     finished = ledger(store)
     assert set(finished) == {m.job_hash for m in report.manifests}
     for manifest in report.manifests:
@@ -283,7 +284,14 @@ def test_killing_a_worker_mid_shard_loses_no_job_and_makes_none_twice(
     counts = pool.publishes()
     assert all(counts[h[:16]] <= 1 for h in hashes), f"0 made twice: {counts}"
     assert all((store / "published" / f"{m.job_id}.mp4").exists() for m in report.manifests)
+    assert "try-1" in shard_tries(store, report.run_id), "the killed worker's shard ran again"
     pool.start_worker("worker-a")  # leave the pool as it was
+
+
+def shard_tries(store: Path, run_id: str) -> list[str]:
+    """Which try of each shard wrote its report (shard-<n>-try-<a>)."""
+    reports = sorted((store / "runs" / run_id).glob("shard-*.json"))
+    return [RunReport.model_validate_json(p.read_text()).run_id[-5:] for p in reports]
 
 
 def victim_children(pid: int) -> list[list[str]]:
