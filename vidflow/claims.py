@@ -18,8 +18,6 @@ sees that it lost.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 
+from vidflow.owners import owner_gone, owner_token
 from vidflow.store import Store
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ READ_BACK_WAIT_S = 0.5
 
 
 def new_owner(role: str = "run") -> str:
-    """An owner id unique to this process and call: host, pid and a random suffix."""
-    return f"{role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """`<role>@<host>-<pid>-<random>`: unique, naming this process (vidflow.owners)."""
+    return f"{role}@{owner_token()}"
 
 
 class Claim(BaseModel):
@@ -56,21 +55,7 @@ class Claim(BaseModel):
 
     def lapsed(self) -> bool:
         """Expired, or held by a process of this host that is gone (no need to wait)."""
-        return self.expired() or _dead_here(self.owner)
-
-
-def _dead_here(owner: str) -> bool:
-    """True when the owner id names this host and a process id that no longer runs."""
-    host, _, rest = owner.partition("@")[2].rpartition(":")[0].partition(":")
-    if host != socket.gethostname() or not rest.isdigit():
-        return False
-    try:
-        os.kill(int(rest), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    return False
+        return self.expired() or owner_gone(self.owner.rpartition("@")[2], None)
 
 
 class Claims:

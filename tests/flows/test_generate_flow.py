@@ -215,7 +215,7 @@ def test_a_job_another_run_holds_is_waited_for_and_taken_when_its_claim_lapses(
     hashes = {spec.id: resolve_job(spec, src, "tiny").content_hash for src, spec in loaded.jobs}
     store = Store(vidflow_env / "artifacts")
     # A run on another host holds "beach" and then goes silent (never renews).
-    other = Claims(store, "run@another-host:1:abcd1234", lease_s=3)
+    other = Claims(store, "run@another-host-1-abcd1234", lease_s=3)
     assert other.claim(hashes["beach"]) is not None
 
     report = run_flow()

