@@ -318,7 +318,7 @@ class PromptModerator:
         if not counted:
             return [None for _ in prompts]
         columns = [column for column, _, _ in counted]
-        probabilities = model.predict_proba(prompts)[:, columns]
+        probabilities = model.predict_proba(prompts)[:, columns].astype(np.float64)
         unsafe = [probabilities.sum(axis=1)]
         if model.subword is not None:
             # Trained on the same examples: the same classes in the same order.

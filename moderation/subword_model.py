@@ -115,7 +115,7 @@ class SubwordModel:
             f"{prefix}scores": self.scores.astype(np.float32),
             f"{prefix}contributions": self.contributions.astype(np.float16),
             f"{prefix}bias": self.bias.astype(np.float32),
-            f"{prefix}window": np.int64(self.window),
+            f"{prefix}window": np.array(self.window, dtype=np.int64),
         }
 
     @classmethod

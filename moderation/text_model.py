@@ -225,6 +225,7 @@ class TextModel:
         """Write the model; a crash mid-write leaves the previous file as it was."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
+        subword = self.subword.arrays(SUBWORD) if self.subword is not None else {}
         with partial.open("wb") as handle:
             np.savez_compressed(
                 handle,
@@ -236,7 +237,7 @@ class TextModel:
                 combiner=self.combiner_weights(),
                 combiner_bias=np.float64(self.combiner_bias),
                 provenance=np.array(self.provenance),
-                **(self.subword.arrays(SUBWORD) if self.subword is not None else {}),
+                **subword,  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
             )
         partial.replace(path)
 

