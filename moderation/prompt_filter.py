@@ -357,6 +357,8 @@ class PromptModerator:
         with action "allow"; the combined reason decides. Rules of other categories, and
         negative-prompt rules, still act alone.
         """
+        if not prompts:  # nothing to read; the models' arrays would have no rows to shape
+            return []
         texts, found, profanity = self.evidence(prompts)
         rule = self.policy.classifier
         for reasons, probability in zip(found, profanity, strict=True):

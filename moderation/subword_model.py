@@ -20,7 +20,7 @@ benign words is not averaged away.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,11 @@ WINDOW = 48
 # The SIF constant: a piece as frequent as this weighs half; rarer pieces weigh ~1.
 SIF = 1e-4
 UNKNOWN = "<unk>"
+# Piece weight of the prior: a training prompt's pieces weigh 11 in the median (6 at the
+# 5th percentile), so it moves a typical prompt's score little and a one-word prompt's much.
+# At 1.0, "a cat" (violence) and "an apple" (impersonation) were still stopped; at 2.0
+# neither is, and "голая", "裸体", "una mujer desnuda" still are (tests/moderation).
+PRIOR_MASS = 2.0
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -55,6 +60,11 @@ class SubwordModel:
     contributions: FloatArray  # [len(pieces), len(classes)]: the head applied to each vector
     bias: FloatArray  # [len(classes)]
     window: int = WINDOW
+    # What the average training prompt's pieces contribute ([classes]), and how much piece
+    # weight it counts for: a prompt of one or two pieces ("a cat") is read as mostly
+    # average, not as the far end of whatever its one piece leans to.
+    prior: FloatArray | None = None
+    prior_mass: float = PRIOR_MASS
 
     @cached_property
     def weights(self) -> FloatArray:
@@ -78,18 +88,21 @@ class SubwordModel:
 
     def logits(self, ids: Sequence[int]) -> FloatArray:
         """Class logits of one prompt: the whole prompt, or its most unsafe window."""
+        prior = np.zeros(len(self.classes)) if self.prior is None else self.prior
+        prior_mass = 0.0 if self.prior is None else self.prior_mass
         if not ids:
-            return self.bias.copy()
+            return np.asarray(prior + self.bias, np.float32)
         at = np.asarray(ids, dtype=np.int64)
         weight = self.weights[at].astype(np.float64)
         weighted = self.contributions[at].astype(np.float64) * weight[:, None]
         if len(at) <= self.window:
-            return np.asarray(weighted.sum(0) / max(weight.sum(), 1e-9) + self.bias, np.float32)
+            total = weighted.sum(0) + prior_mass * prior
+            return np.asarray(total / max(weight.sum() + prior_mass, 1e-9) + self.bias, np.float32)
         # Every window of `window` pieces, from running sums.
         totals = np.vstack([np.zeros((1, weighted.shape[1])), np.cumsum(weighted, axis=0)])
         mass = np.concatenate([[0.0], np.cumsum(weight)])
-        sums = totals[self.window :] - totals[: -self.window]
-        masses = np.maximum(mass[self.window :] - mass[: -self.window], 1e-9)
+        sums = totals[self.window :] - totals[: -self.window] + prior_mass * prior
+        masses = np.maximum(mass[self.window :] - mass[: -self.window] + prior_mass, 1e-9)
         z = sums / masses[:, None] + self.bias
         benign = self.classes.index(BENIGN)
         # The most unsafe window: the least benign after softmax (log-sum-exp margin).
@@ -116,7 +129,9 @@ class SubwordModel:
             f"{prefix}contributions": self.contributions.astype(np.float16),
             f"{prefix}bias": self.bias.astype(np.float32),
             f"{prefix}window": np.array(self.window, dtype=np.int64),
-        }
+            **({} if self.prior is None else {f"{prefix}prior": self.prior.astype(np.float32),
+                f"{prefix}prior_mass": np.array(self.prior_mass)}),
+        }  # fmt: skip
 
     @classmethod
     def from_arrays(cls, data: Any, prefix: str) -> SubwordModel:
@@ -127,7 +142,19 @@ class SubwordModel:
             contributions=data[f"{prefix}contributions"].astype(np.float32),
             bias=data[f"{prefix}bias"].astype(np.float32),
             window=int(data[f"{prefix}window"]),
+            prior=data[f"{prefix}prior"].astype(np.float32) if f"{prefix}prior" in data else None,
+            prior_mass=float(data[f"{prefix}prior_mass"]) if f"{prefix}prior" in data else 0.0,
         )
+
+    def with_prior(self, texts: Sequence[str]) -> SubwordModel:
+        """This model with its prior: the mean contribution of `texts` (the training set)."""
+        means = [
+            self.weights[ids] @ self.contributions[ids] / max(float(self.weights[ids].sum()), 1e-9)
+            for ids in self.piece_ids(texts)
+            if ids
+        ]
+        prior = np.mean(means, axis=0) if means else np.zeros(len(self.classes))
+        return replace(self, prior=prior.astype(np.float32), prior_mass=PRIOR_MASS)
 
 
 def prompt_vectors(

@@ -103,7 +103,7 @@ class SubwordTeacher:
             classes=tuple(str(c) for c in regression.classes_),
             contributions=(self.vectors @ coef.T).astype(np.float32),
             bias=(regression.intercept_ - coef @ mean).astype(np.float32),
-        )
+        ).with_prior([e.text for e in examples])
 
 
 def load_sets(paths: Sequence[Path]) -> list[tuple[str, list[Example]]]:

@@ -13,7 +13,7 @@ from PIL import Image
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 JOBS = """\
-preset: wan2.2-ti2v-5b
+defaults: {preset: wan2.2-ti2v-5b}
 jobs:
   - id: latte
     prompt: "steam rising from a cup of coffee, slow push in"
@@ -50,6 +50,7 @@ def test_a_flagged_input_image_blocks_its_job_before_generation(
 
     report = generate_videos(dry_run=True)
 
+    assert not report.errors, report.errors
     jobs = {m.job_id: m for m in report.manifests}
     assert jobs["latte"].status == "skipped"  # allowed: a dry run generates nothing
     assert jobs["skin"].status == "blocked" and jobs["skin"].verdict is not None
