@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from moderation.prompt_filter import Reason, Verdict
 from moderation.safety import SafetyReport, SafetyScorer
@@ -25,8 +26,6 @@ UNREADABLE = "unreadable-image"
 
 def read_image(path: Path) -> np.ndarray:
     """The image as uint8 RGB [1, H, W, 3]: a one-frame video for the scorer."""
-    from PIL import Image
-
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))[None]
 
@@ -67,7 +66,8 @@ def check_input_images(
     for path in sorted(paths):
         try:
             frames = read_image(Path(path))
-        except (OSError, ValueError) as exc:  # PIL: UnidentifiedImageError is an OSError
+        # PIL: UnidentifiedImageError is an OSError; a decompression bomb is neither.
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             found[path] = image_reasons(path, None, f"cannot be read ({exc})")
             continue
         report = built.score(frames)
