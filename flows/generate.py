@@ -37,6 +37,7 @@ from flows.reporting import append_github_summary, job_rows, markdown_summary
 from flows.shards import assign_to_gpus, split_jobs, visible_gpu_ids
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
+from moderation.input_image import check_input_images
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
 from provenance.label import LabelStyle
@@ -142,6 +143,13 @@ def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]
         return []
     moderator = PromptModerator(load_policy(policy_path))
     return moderator.check_many([(job.prompt, job.negative_prompt) for job in jobs])
+
+
+@task(name="moderate-input-images", cache_policy=NONE)
+def moderate_images(jobs: list[Job], verdicts: list[Verdict], settings: Settings) -> list[Verdict]:
+    return check_input_images(
+        [job.image for job in jobs], verdicts, lambda: SafetyScorer.from_settings(settings)
+    )
 
 
 @task(name="generate", cache_policy=NONE)
@@ -432,8 +440,9 @@ def _run(
     for error in report.errors:
         log.error(error)
 
-    # 2. Moderate every prompt before anything is generated.
+    # 2. Moderate every prompt, and every input image, before anything is generated.
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
+    verdicts = moderate_images(loaded.jobs, verdicts, settings)
     todo: list[tuple[Job, Verdict]] = []
     for job, verdict in zip(loaded.jobs, verdicts, strict=True):
         if verdict.action != "allow":
