@@ -9,7 +9,9 @@ The shipped sets (`moderation/data/`), in the order they were written:
   sets above;
 - `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
   and heldout8 written after the last change to the filter); the default set here is
-  heldout5.
+  heldout5;
+- `heldout-lang-XX` (14 languages): blind sets written by authors who saw only the guide,
+  first run once on the model of issue 15 (docs/benchmarks.md); never trained on.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
