@@ -257,6 +257,7 @@ def test_the_blind_sets_are_not_trained_on() -> None:
     from moderation.train import TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
+    assert not [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
 
 
 @pytest.mark.parametrize(
