@@ -13,7 +13,13 @@ from pydantic import BaseModel, Field
 
 from provenance.c2pa_sign import C2paStatus, read_c2pa
 from provenance.label import Corner, LabelStyle, label_score
-from provenance.watermark import DECODE_FRAMES, WatermarkReading, read_video
+from provenance.watermark import (
+    DECODE_FRAMES,
+    FALSE_MATCH_BOUND,
+    MIN_READ_SIDE,
+    WatermarkReading,
+    read_video,
+)
 from vidflow.settings import get_settings
 
 # Correlation of the label's glyph shape with the corner's luma above which it is present.
@@ -21,6 +27,7 @@ LABEL_PRESENT = 0.5
 # Label heights (share of the frame height) searched besides the style's own.
 LABEL_SIZES = (0.05, 0.07, 0.1)
 EXIT_CODES = {"marked": 0, "unmarked": 1, "tampered": 2}
+EXIT_UNREADABLE = 3
 
 
 class VerifyReport(BaseModel):
@@ -41,16 +48,56 @@ class VerifyReport(BaseModel):
     frames_total: int = Field(description="Frames in the video; a sample of them is decoded.")
 
 
+class UnreadableVideo(Exception):
+    """The file is not a video vidflow can read (empty, truncated, not a video, no picture,
+    or frames too small to carry a watermark); the message names the file."""
+
+
 def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
-    """Up to `count` frames spread across the video (all frames are decoded, few kept)."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = reader.__next__()
+    """Up to `count` frames spread across the video, and how many frames it has.
+
+    Every frame is decoded, but only the sampled ones are kept, so memory stays at `count`
+    frames whatever the length and size (the sample follows the container's duration, an
+    estimate: a short count only thins the sample).
+    """
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), output_params=["-an"])
+        meta = reader.__next__()
+    except (OSError, RuntimeError, StopIteration) as exc:
+        raise UnreadableVideo(f"{path}: not a readable video ({_first_line(exc)})") from exc
     width, height = meta["size"]
-    frames = [np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3) for raw in reader]
+    estimate = max(round(float(meta.get("fps") or 0) * float(meta.get("duration") or 0)), 1)
+    keep = set(np.linspace(0, estimate - 1, min(count, estimate)).round().astype(int).tolist())
+    frames, total = [], 0
+    try:
+        for raw in reader:
+            if total in keep or (total >= estimate and len(frames) < count):
+                frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
+            total += 1
+    except (OSError, RuntimeError) as exc:
+        if not frames:
+            raise UnreadableVideo(f"{path}: not a readable video ({_first_line(exc)})") from exc
+    finally:
+        reader.close()
     if not frames:
-        return np.empty((0, height, width, 3), dtype=np.uint8), 0
-    keep = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
-    return np.stack([frames[i] for i in keep]), len(frames)
+        raise UnreadableVideo(f"{path}: no video frames could be decoded")
+    if min(width, height) < MIN_READ_SIDE:
+        raise UnreadableVideo(
+            f"{path}: frames of {width}x{height} are too small to carry a watermark "
+            f"(at least {MIN_READ_SIDE} pixels a side)"
+        )
+    return np.stack(frames), total
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def read_watermark(path: Path) -> WatermarkReading:
+    """The watermark reading `vidflow verify` makes of a file (frames as delivered)."""
+    frames, _ = read_frames(path, DECODE_FRAMES)
+    return read_video(frames)
 
 
 def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
@@ -101,11 +148,10 @@ def _print_report(report: VerifyReport) -> None:
     wm = report.watermark
     table.add_row(
         "invisible watermark",
-        f"found, job {wm.payload} ({wm.frames_agreeing}/{wm.frames_read} frames exact, "
-        f"bit confidence {wm.bit_confidence}"
-        + (f", after undoing {wm.undone})" if wm.undone else ")")
+        f"found, job {wm.payload} (picture: {wm.alignment}; {wm.frames_read} frames averaged, "
+        f"sync {wm.sync_score}, bit confidence {wm.bit_confidence})"
         if wm.found
-        else f"not found ({wm.frames_read} frames read)",
+        else f"not found ({wm.frames_read} frames averaged, sync {wm.sync_score})",
     )
     c2 = report.c2pa
     if c2.present:
@@ -130,10 +176,17 @@ def _print_report(report: VerifyReport) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    if not path.is_file():
+    if not path.exists():
         print(f"error: {path}: no such file", file=sys.stderr)
-        return 3
-    report = verify_file(path)
+        return EXIT_UNREADABLE
+    if not path.is_file():
+        print(f"error: {path}: not a file", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        report = verify_file(path)
+    except UnreadableVideo as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -146,7 +199,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "verify",
         help="check a video's watermark, C2PA manifest and label",
         description="Exit code: 0 marked, 1 unmarked, 2 tampered (a C2PA manifest that does "
-        "not validate), 3 file not found.",
+        "not validate), 3 not a readable video (missing, empty, truncated, not a video, no "
+        "picture, or frames under 128 pixels a side). The chance that an unmarked video "
+        f"reads as marked is at most {FALSE_MATCH_BOUND:.0e}.",
     )
     parser.add_argument("file", help="an mp4 file")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
