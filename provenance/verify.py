@@ -17,8 +17,9 @@ from provenance.watermark import (
     DECODE_FRAMES,
     FALSE_MATCH_BOUND,
     MIN_READ_SIDE,
+    LumaAverage,
     WatermarkReading,
-    read_video,
+    read_average,
 )
 from vidflow.settings import get_settings
 
@@ -53,26 +54,42 @@ class UnreadableVideo(Exception):
     or frames too small to carry a watermark); the message names the file."""
 
 
-def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
-    """Up to `count` frames spread across the video, and how many frames it has.
+class VideoFrames(BaseModel):
+    """What one pass over a video's frames keeps: a sample for the label, the mean luma of
+    every frame for the watermark, and the frame count."""
 
-    Every frame is decoded, but only the sampled ones are kept, so memory stays at `count`
-    frames whatever the length and size (the sample follows the container's duration, an
-    estimate: a short count only thins the sample).
-    """
+    model_config = {"arbitrary_types_allowed": True}
+
+    sample: Any = Field(description="Up to DECODE_FRAMES frames spread across the video.")
+    luma: LumaAverage = Field(description="Running mean luma of every frame.")
+    total: int = Field(description="Frames decoded.")
+
+
+def read_frames(path: Path, count: int = DECODE_FRAMES) -> VideoFrames:
+    """Decode every frame once: average its luma, keep up to `count` frames spread across
+    the video (by the container's duration, an estimate: a short count thins the sample).
+    Memory stays at `count` frames whatever the length and size."""
     try:
         reader = imageio_ffmpeg.read_frames(str(path), output_params=["-an"])
         meta = reader.__next__()
     except (OSError, RuntimeError, StopIteration) as exc:
         raise UnreadableVideo(f"{path}: not a readable video ({_first_line(exc)})") from exc
     width, height = meta["size"]
+    if min(width, height) < MIN_READ_SIDE:
+        reader.close()
+        raise UnreadableVideo(
+            f"{path}: frames of {width}x{height} are too small to carry a watermark "
+            f"(at least {MIN_READ_SIDE} pixels a side)"
+        )
     estimate = max(round(float(meta.get("fps") or 0) * float(meta.get("duration") or 0)), 1)
     keep = set(np.linspace(0, estimate - 1, min(count, estimate)).round().astype(int).tolist())
-    frames, total = [], 0
+    frames, luma, total = [], LumaAverage(), 0
     try:
         for raw in reader:
+            frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            luma.add(frame)
             if total in keep or (total >= estimate and len(frames) < count):
-                frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
+                frames.append(frame)
             total += 1
     except (OSError, RuntimeError) as exc:
         if not frames:
@@ -81,12 +98,7 @@ def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
         reader.close()
     if not frames:
         raise UnreadableVideo(f"{path}: no video frames could be decoded")
-    if min(width, height) < MIN_READ_SIDE:
-        raise UnreadableVideo(
-            f"{path}: frames of {width}x{height} are too small to carry a watermark "
-            f"(at least {MIN_READ_SIDE} pixels a side)"
-        )
-    return np.stack(frames), total
+    return VideoFrames(sample=np.stack(frames), luma=luma, total=total)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -96,8 +108,7 @@ def _first_line(exc: BaseException) -> str:
 
 def read_watermark(path: Path) -> WatermarkReading:
     """The watermark reading `vidflow verify` makes of a file (frames as delivered)."""
-    frames, _ = read_frames(path, DECODE_FRAMES)
-    return read_video(frames)
+    return read_average(read_frames(path).luma)
 
 
 def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
@@ -106,8 +117,9 @@ def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
     A forged or edited manifest is the one finding a user must not miss, so it decides the
     status even when the watermark is still found.
     """
-    frames, total = read_frames(path, DECODE_FRAMES)
-    watermark = read_video(frames)
+    video = read_frames(path)
+    frames, total = video.sample, video.total
+    watermark = read_average(video.luma)
     c2pa = read_c2pa(path)
     style = style or LabelStyle(text=get_settings().label_text)
     # The label may sit in any corner at any of the usual sizes, whatever the style says.

@@ -24,7 +24,7 @@ every bit's cells, votes the sign, and tries the REPAIR_BITS least certain bits 
 False matches. For an unmarked video, each candidate tried is an identifier with a 32-bit
 check code that matches by chance with probability 2^-32 (the check is a hash of the
 identifier), so P(false match per video) <= READINGS * 2^REPAIR_BITS / 2^CHECK_BITS =
-FALSE_MATCH_BOUND (about 6e-8). The alignment search scores no payload, so its thousands
+FALSE_MATCH_BOUND (about 9e-8). The alignment search scores no payload, so its thousands
 of positions do not enter the bound.
 """
 
@@ -52,7 +52,13 @@ KEY = b"vidflow-watermark-v2"
 GRID = (128, 72)
 PILOT_SHARE = 0.1
 # RMS luma change, in 8-bit levels: PSNR = 20 log10(255 / EMBED_RMS) ~ 41.5 dB.
-EMBED_RMS = 2.1
+EMBED_RMS = 2.4
+# Amplitude relative to the frame's mean, from flat to busy parts of the picture.
+WEIGHT_RANGE = (0.3, 2.5)
+# Channel values below this get a proportionally smaller change.
+DARK_LEVEL = 24.0
+# SSIM's second constant for 8-bit images, (0.03 * 255)^2.
+SSIM_C2 = 58.5
 # Smallest frame that can carry the mark (embedding) and that is worth reading (decoding):
 # below ~2 pixels per cell the grid is lost to the codec.
 MIN_EMBED_SIDE = 256
@@ -63,8 +69,9 @@ DECODE_FRAMES = 24
 MAX_CROP = 0.2
 CROP_STEP = 0.005
 SLACK = 2
-# Payload readings (alignments read) and least-certain bits tried flipped in each.
-READINGS = 4
+# Payload readings (alignments read: the picture as delivered, then the pilot's best
+# matches) and least-certain bits tried flipped in each.
+READINGS = 6
 REPAIR_BITS = 6
 FALSE_MATCH_BOUND = READINGS * 2**REPAIR_BITS / 2**CHECK_BITS
 # Letterbox bars: rows/columns whose mean luma stays within BAR_TOLERANCE of the corner's.
@@ -163,12 +170,17 @@ def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
 
 
 def _strength(luma: Any) -> Any:
-    """Per-pixel amplitude: more where the picture is busy (the eye and the codec both
-    tolerate it there), less where it is flat; the frame's RMS change stays EMBED_RMS."""
+    """Per-pixel amplitude, after SSIM's own sensitivity: a change of a within a window of
+    local spread s costs about a^2 / (2 s^2 + C2) of its SSIM, so the amplitude follows
+    sqrt(s^2 + C2 / 2): less on flat parts (where the eye sees it too), more on busy ones;
+    the frame's RMS change is set to EMBED_RMS afterwards."""
     height, width = luma.shape
-    small = cv2.resize(luma, (max(width // 4, 1), max(height // 4, 1)), cv2.INTER_AREA)
-    activity = cv2.blur(np.abs(small - cv2.blur(small, (3, 3))), (5, 5))
-    weight = np.clip((activity + 1.0) / (float(activity.mean()) + 1.0), 0.5, 2.0)
+    small = cv2.resize(
+        luma, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
+    )
+    mean = cv2.blur(small, (3, 3))
+    spread = np.sqrt(np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2 / 2)
+    weight = np.clip(spread / float(spread.mean()), *WEIGHT_RANGE)
     return cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -194,8 +206,10 @@ class FrameWatermarker:
         pattern = self.pattern(width, height)
         change = _strength(_luma(frame_rgb)) * pattern
         change *= EMBED_RMS / max(float(np.sqrt(np.mean(change**2))), 1e-6)
-        # The same change on R, G and B moves luma by exactly that much and leaves colour be.
-        marked = frame_rgb.astype(np.float32) + change[:, :, None]
+        # The same change on R, G and B moves luma by that much and leaves colour be; near
+        # black a channel changes less, where SSIM (and the eye) notice most.
+        pixels = frame_rgb.astype(np.float32)
+        marked = pixels + change[:, :, None] * np.minimum(pixels / DARK_LEVEL, 1.0)
         return np.clip(marked + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -295,12 +309,24 @@ class _Alignment(BaseModel):
     box: tuple[int, int, int, int]
 
 
-def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
-    """The best pilot match at every crop share, for the picture inside `box`."""
+def _region(picture: Any, box: tuple[int, int, int, int]) -> Any:
+    """The picture inside `box`, shrunk (by area) to at most twice the detection size: the
+    search resizes it dozens of times, and from a 1080p frame that would dominate."""
     top, bottom, left, right = box
     region = picture[top:bottom, left:right]
     height, width = region.shape
     pilot_t, _ = _templates(portrait=height > width)
+    factor = min(1.0, 2 * pilot_t.shape[0] / height, 2 * pilot_t.shape[1] / width)
+    if factor < 1.0:
+        size = (round(width * factor), round(height * factor))
+        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    return region, height > width
+
+
+def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
+    """The best pilot match at every crop share, for the picture inside `box`."""
+    region, portrait = _region(picture, box)
+    pilot_t, _ = _templates(portrait)
     padded = cv2.copyMakeBorder(pilot_t, SLACK, SLACK, SLACK, SLACK, cv2.BORDER_CONSTANT, 0.0)
     pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
     found = []
@@ -322,10 +348,12 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
     return found
 
 
-def _distinct(candidates: list[_Alignment], count: int) -> list[_Alignment]:
-    """The `count` best alignments, skipping near-copies of a better one (neighbouring
-    crop shares find the same place)."""
-    chosen: list[_Alignment] = []
+def _distinct(
+    candidates: list[_Alignment], count: int, chosen: list[_Alignment]
+) -> list[_Alignment]:
+    """`chosen`, then the best alignments up to `count`, skipping near-copies of one
+    already chosen (neighbouring crop shares find the same place)."""
+    chosen = list(chosen)
     for candidate in sorted(candidates, key=lambda a: -a.score):
         if any(
             c.box == candidate.box
@@ -342,13 +370,11 @@ def _distinct(candidates: list[_Alignment], count: int) -> list[_Alignment]:
 
 def _read_bits(picture: Any, alignment: _Alignment) -> tuple[Any, Any]:
     """Each bit's correlation z at this alignment."""
-    top, bottom, left, right = alignment.box
-    region = picture[top:bottom, left:right]
-    portrait = region.shape[0] > region.shape[1]
+    region, portrait = _region(picture, alignment.box)
     pilot_t, per_bit = _templates(portrait)
     rows, cols = pilot_t.shape
-    share = 1 - alignment.crop
-    view = _whiten(cv2.resize(region, (round(cols * share), round(rows * share)), cv2.INTER_AREA))
+    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop)))
+    view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
     canvas = np.zeros((rows, cols), np.float32)
     y0, x0 = alignment.top, alignment.left
     ys, xs = max(y0, 0), max(x0, 0)
@@ -377,19 +403,32 @@ def _repair(z: Any, voted: Any) -> tuple[str | None, Any]:
     return None, voted
 
 
-def mean_luma(frames: Iterable[np.ndarray[Any, Any]]) -> tuple[Any, int]:
-    """The average luma of the frames that are large enough to read, and how many were."""
-    total: Any = None
-    count = 0
-    for frame in frames:
-        if min(frame.shape[:2]) < MIN_READ_SIDE:
-            continue
-        luma = _luma(frame).astype(np.float64)
-        if total is not None and total.shape != luma.shape:
-            continue
-        total = luma if total is None else total + luma
-        count += 1
-    return (None if total is None else (total / count).astype(np.float32)), count
+class LumaAverage:
+    """The running mean luma of a video's frames, one frame at a time (constant memory).
+
+    The mark is the same in every frame and the picture is not, so the mean keeps the mark
+    and averages the picture (and the codec's noise) down; frames too small to read, or of
+    another size than the first, are skipped.
+    """
+
+    def __init__(self) -> None:
+        self.total: Any = None
+        self.count = 0
+
+    def add(self, frame_rgb: np.ndarray[Any, Any]) -> None:
+        if min(frame_rgb.shape[:2]) < MIN_READ_SIDE:
+            return
+        luma = _luma(frame_rgb)
+        if self.total is None:
+            self.total = luma.astype(np.float64)
+        elif self.total.shape == luma.shape:
+            self.total += luma
+        else:
+            return
+        self.count += 1
+
+    def mean(self) -> Any:
+        return None if self.total is None else (self.total / self.count).astype(np.float32)
 
 
 def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
@@ -408,9 +447,17 @@ def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
 
 
 def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
-    """Average the frames given (already sampled by the caller), find the alignment by the
-    pilot and read the payload at the READINGS best alignments."""
-    picture, count = mean_luma(frames)
+    """Read the payload from frames (all of a video's, or a sample)."""
+    average = LumaAverage()
+    for frame in frames:
+        average.add(frame)
+    return read_average(average)
+
+
+def read_average(average: LumaAverage) -> WatermarkReading:
+    """Find the alignment by the pilot in the frames' mean luma, then read the payload at
+    the READINGS best alignments."""
+    picture, count = average.mean(), average.count
     if picture is None:
         return WatermarkReading(
             found=False, frames_read=0, bit_confidence=0.0, sync_score=0.0, readings=0
@@ -421,7 +468,11 @@ def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
     if min(bottom - top, right - left) >= MIN_READ_SIDE:
         boxes.add((top, bottom, left, right))
     candidates = [a for box in sorted(boxes) for a in _alignments(picture, box)]
-    best = _distinct(candidates, READINGS)
+    # The picture as delivered (whole frame, or inside its bars) is read whatever the pilot
+    # says: it is the commonest delivery, and where the codec left the pilot too faint to
+    # stand out from the search's best chance peak, the payload can still be there.
+    whole = [a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == 0.0]
+    best = _distinct(candidates, READINGS, sorted(whole, key=lambda a: -a.score))
     first_z = 0.0
     for index, alignment in enumerate(best):
         z, voted = _read_bits(picture, alignment)

@@ -168,12 +168,12 @@ def _fit(width: int, height: int) -> str:
 
 
 H264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf"]
+VP9 = ["-c:v", "libvpx-vp9", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-crf"]
 # name: (ffmpeg options before -i, video filter with {w}/{h} the source size, codec options)
 ATTACKS: dict[str, tuple[list[str], str | None, list[str]]] = {
     "h264 crf 28": ([], None, H264 + ["28"]),
     "h264 crf 35": ([], None, H264 + ["35"]),
-    "vp9 crf 35": ([], None, ["-c:v", "libvpx-vp9", "-crf", "35", "-b:v", "0", "-deadline",
-                              "good", "-cpu-used", "4", "-pix_fmt", "yuv420p"]),  # fmt: skip
+    "vp9 crf 35": ([], None, VP9 + ["35"]),
     "0.5x": ([], "scale=trunc(iw/4)*2:trunc(ih/4)*2", H264 + [str(PLATFORM_CRF)]),
     "0.75x": ([], "scale=trunc(iw*0.375)*2:trunc(ih*0.375)*2", H264 + [str(PLATFORM_CRF)]),
     "1.5x": ([], "scale=trunc(iw*0.75)*2:trunc(ih*0.75)*2", H264 + [str(PLATFORM_CRF)]),
@@ -183,7 +183,9 @@ ATTACKS: dict[str, tuple[list[str], str | None, list[str]]] = {
     "into 1080x1920 (fit, bars)": ([], _fit(1080, 1920), H264 + [str(PLATFORM_CRF)]),
     **{
         f"crop 10% {where}{' scaled back' if back else ''}": (
-            [], _crop(0.10, where, back), H264 + [str(PLATFORM_CRF)]
+            [],
+            _crop(0.10, where, back),
+            H264 + [str(PLATFORM_CRF)],
         )
         for where in ("c", "tl", "tr", "bl", "br")
         for back in (False, True)
@@ -192,7 +194,9 @@ ATTACKS: dict[str, tuple[list[str], str | None, list[str]]] = {
     "16 to 30 fps": ([], "fps=30", H264 + [str(PLATFORM_CRF)]),
     "first second cut": (["-ss", "1"], None, H264 + [str(PLATFORM_CRF)]),
     "crop 10% tl + 0.75x + crf 28": (
-        [], _crop(0.10, "tl", False) + ",scale=trunc(iw*0.375)*2:trunc(ih*0.375)*2", H264 + ["28"]
+        [],
+        _crop(0.10, "tl", False) + ",scale=trunc(iw*0.375)*2:trunc(ih*0.375)*2",
+        H264 + ["28"],
     ),
 }
 # Attacks held to >=95% (the rest to >=99%).
@@ -229,7 +233,7 @@ def clean_footage(count: int, seed: int) -> list[Video]:
     """Short unmarked clips: lavfi sources, photos and tiny-model output at several sizes."""
     sizes = ((256, 256), (832, 480), (480, 832), (1280, 720), (640, 360))
     images = sample_images()
-    tiny = count // 10
+    tiny = count // 20
     clips = tiny_model_clips(tiny, (256, 256), 9, seed) if tiny else []
     for i in range(count - tiny):
         size = sizes[i % len(sizes)]
