@@ -57,6 +57,11 @@ EMBED_RMS = 2.4
 WEIGHT_RANGE = (0.3, 2.5)
 # Channel values below this get a proportionally smaller change.
 DARK_LEVEL = 24.0
+# Cap on the amplitude per unit of SSIM tolerance (see _strength): keeps SSIM >= 0.98 on
+# smooth footage, where the RMS target alone would not.
+SSIM_BUDGET = 0.24
+# RMS of the +-1 cell grid after bilinear scaling to the frame (measured: cells blend).
+PATTERN_RMS = 0.67
 # SSIM's second constant for 8-bit images, (0.03 * 255)^2.
 SSIM_C2 = 58.5
 # Smallest frame that can carry the mark (embedding) and that is worth reading (decoding):
@@ -172,16 +177,18 @@ def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
 def _strength(luma: Any) -> Any:
     """Per-pixel amplitude, after SSIM's own sensitivity: a change of a within a window of
     local spread s costs about a^2 / (2 s^2 + C2) of its SSIM, so the amplitude follows
-    sqrt(s^2 + C2 / 2): less on flat parts (where the eye sees it too), more on busy ones;
-    the frame's RMS change is set to EMBED_RMS afterwards."""
+    sqrt(2 s^2 + C2): less on flat parts (where the eye sees it too), more on busy ones. The
+    frame's RMS change is EMBED_RMS, but nowhere above SSIM_BUDGET * sqrt(2 s^2 + C2)."""
     height, width = luma.shape
     small = cv2.resize(
         luma, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
     )
     mean = cv2.blur(small, (3, 3))
-    spread = np.sqrt(np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2 / 2)
-    weight = np.clip(spread / float(spread.mean()), *WEIGHT_RANGE)
-    return cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
+    tolerance = np.sqrt(2 * np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2)
+    weight = np.clip(tolerance / float(tolerance.mean()), *WEIGHT_RANGE)
+    rms = float(np.sqrt(np.mean(weight**2))) * PATTERN_RMS
+    amplitude = np.minimum(weight * (EMBED_RMS / rms), SSIM_BUDGET * tolerance)
+    return cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class FrameWatermarker:
@@ -205,7 +212,6 @@ class FrameWatermarker:
         height, width = frame_rgb.shape[:2]
         pattern = self.pattern(width, height)
         change = _strength(_luma(frame_rgb)) * pattern
-        change *= EMBED_RMS / max(float(np.sqrt(np.mean(change**2))), 1e-6)
         # The same change on R, G and B moves luma by that much and leaves colour be; near
         # black a channel changes less, where SSIM (and the eye) notice most.
         pixels = frame_rgb.astype(np.float32)

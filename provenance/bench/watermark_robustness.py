@@ -2,6 +2,7 @@
 
     python -m provenance.bench.watermark_robustness --videos 40 --clean 1000 --out wm.json
     python -m provenance.bench.watermark_robustness --videos 4 --clean 20 --attacks "0.5x" "crop 10% tl"
+    # in N processes: --shard K N --out part-K.json for K in 0..N-1, then --merge part-*.json
 
 Footage (a mix, at 832x480 and 1280x720, 33 frames at 16 fps): scikit-image's sample
 photographs animated with pans and zooms (real texture and edges), ffmpeg's lavfi sources
@@ -27,6 +28,7 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,20 +130,26 @@ def tiny_model_clips(count: int, size: tuple[int, int], frames: int, seed: int) 
     return out
 
 
-def footage(count: int, seed: int, frames: int = FRAMES, sizes=SIZES, tiny: int = 4) -> list[Video]:  # type: ignore[no-untyped-def]
-    """`count` clips: `tiny` from the tiny model, the rest photos and lavfi sources in turn."""
+def footage(
+    count: int, seed: int, shard: tuple[int, int] = (0, 1), tiny: int = 4
+) -> Iterator[tuple[int, Video]]:
+    """(index, clip) for the clips of this shard out of `count`: `tiny` from the tiny model,
+    the rest photos and lavfi sources in turn, at SIZES in turn. Made one at a time."""
     images = sample_images()
-    clips: list[Video] = []
     tiny = min(tiny, count)
-    for i, clip in enumerate(tiny_model_clips(tiny, sizes[0], frames, seed)):
-        clips.append(clip if i % 2 == 0 else np.stack([cv2.resize(f, sizes[1]) for f in clip]))
-    for i in range(count - tiny):
-        size = sizes[i % len(sizes)]
-        if i % 3 == 2:
-            clips.append(lavfi(LAVFI[(i // 3) % len(LAVFI)], size, frames, seed + i))
+    for index in range(count):
+        if index % shard[1] != shard[0]:
+            continue
+        size = SIZES[index % len(SIZES)]
+        if index < tiny:
+            yield index, tiny_model_clips(1, size, FRAMES, seed + index)[0]
+        elif (index - tiny) % 3 == 2:
+            yield (
+                index,
+                lavfi(LAVFI[((index - tiny) // 3) % len(LAVFI)], size, FRAMES, seed + index),
+            )
         else:
-            clips.append(animate(images[i % len(images)], seed + i, size, frames))
-    return clips
+            yield index, animate(images[index % len(images)], seed + index, size, FRAMES)
 
 
 def encode(video: Video, path: Path, crf: int = 18) -> None:
@@ -229,34 +237,38 @@ def quality(clean: Video, marked: Video) -> tuple[float, float]:
     return psnr, ssim
 
 
-def clean_footage(count: int, seed: int) -> list[Video]:
-    """Short unmarked clips: lavfi sources, photos and tiny-model output at several sizes."""
+def clean_footage(count: int, seed: int, shard: tuple[int, int] = (0, 1)) -> Iterator[Video]:
+    """Short unmarked clips (9 frames): the tiny model's output (one in 20), lavfi sources
+    and photos at several sizes. Made one at a time."""
     sizes = ((256, 256), (832, 480), (480, 832), (1280, 720), (640, 360))
     images = sample_images()
-    tiny = count // 20
-    clips = tiny_model_clips(tiny, (256, 256), 9, seed) if tiny else []
-    for i in range(count - tiny):
+    for i in range(count):
+        if i % shard[1] != shard[0]:
+            continue
         size = sizes[i % len(sizes)]
-        if i % 2:
-            clips.append(lavfi(LAVFI[(i // 2) % len(LAVFI)], size, 9, seed + i))
+        if i % 20 == 0:
+            yield tiny_model_clips(1, size, 9, seed + i)[0]
+        elif i % 2:
+            yield lavfi(LAVFI[(i // 2) % len(LAVFI)], size, 9, seed + i)
         else:
-            clips.append(animate(images[i % len(images)], seed + i, size, 9))
-    return clips
+            yield animate(images[i % len(images)], seed + i, size, 9)
 
 
-def run(videos: int, clean: int, seed: int, attacks: list[str]) -> dict[str, Any]:
-    rows: dict[str, dict[str, Any]] = {
-        name: {"found": 0, "wrong_payload": 0, "bit_confidence": [], "sync": [], "read_s": []}
+def run(
+    videos: int, clean: int, seed: int, attacks: list[str], shard: tuple[int, int]
+) -> dict[str, Any]:
+    """Raw results of this shard (merge shards with `summarise`)."""
+    rows: dict[str, dict[str, list[Any]]] = {
+        name: {"found": [], "wrong_payload": [], "bit_confidence": [], "sync": [], "read_s": []}
         for name in attacks
     }
-    psnrs, ssims, embed_s = [], [], []
+    psnrs, ssims, embed_ms = [], [], []
     work = Path(tempfile.mkdtemp(prefix="wm-bench-"))
-    clips = footage(videos, seed)
-    for index, clip in enumerate(clips):
+    for index, clip in footage(videos, seed, shard):
         identifier = f"{(seed * 7919 + index * 104729) & 0xFFFFFFFF:08x}"
         started = time.perf_counter()
         marked = embed_video(clip, identifier)
-        embed_s.append((time.perf_counter() - started) / len(clip))
+        embed_ms.append(1000 * (time.perf_counter() - started) / len(clip))
         psnr, ssim = quality(clip, marked)
         psnrs.append(psnr)
         ssims.append(ssim)
@@ -268,46 +280,82 @@ def run(videos: int, clean: int, seed: int, attacks: list[str]) -> dict[str, Any
             reading = read_watermark(delivered)
             row = rows[name]
             row["read_s"].append(time.perf_counter() - started)
-            row["found"] += reading.payload == identifier
-            row["wrong_payload"] += reading.found and reading.payload != identifier
+            row["found"].append(reading.payload == identifier)
+            row["wrong_payload"].append(reading.found and reading.payload != identifier)
             row["bit_confidence"].append(reading.bit_confidence)
             row["sync"].append(reading.sync_score)
             if reading.payload != identifier:
                 print(f"missed: clip {index} {clip.shape[2]}x{clip.shape[1]}, {name}: "
-                      f"sync {reading.sync_score}, bits {reading.bit_confidence}")  # fmt: skip
-        print(f"clip {index + 1}/{len(clips)} done: PSNR {psnr:.1f} dB, SSIM {ssim:.4f}")
-    false_hits = 0
-    clean_read_s = []
-    for clip in clean_footage(clean, seed + 10_000):
+                      f"sync {reading.sync_score}, bits {reading.bit_confidence}", flush=True)  # fmt: skip
+        print(f"clip {index} done: PSNR {psnr:.1f} dB, SSIM {ssim:.4f}", flush=True)
+    false_matches, clean_read_s = [], []
+    for clip in clean_footage(clean, seed + 10_000, shard):
         path = work / "clean.mp4"
         encode(clip, path, PLATFORM_CRF)
         started = time.perf_counter()
-        false_hits += read_watermark(path).found
+        false_matches.append(read_watermark(path).found)
         clean_read_s.append(time.perf_counter() - started)
     return {
-        "videos": videos,
+        "rows": rows,
+        "psnr": psnrs,
+        "ssim": ssims,
+        "embed_ms": embed_ms,
+        "false_matches": false_matches,
+        "clean_read_s": clean_read_s,
+    }
+
+
+def summarise(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the raw results of every shard."""
+
+    def joined(get: Callable[[dict[str, Any]], list[Any]]) -> list[Any]:
+        return [value for part in parts for value in get(part)]
+
+    names = list(parts[0]["rows"])
+    attacks = {}
+    for name in names:
+        found = joined(lambda p, n=name: p["rows"][n]["found"])
+        attacks[name] = {
+            "found": sum(found) / max(len(found), 1),
+            "clips": len(found),
+            "target": 0.95 if name in HARD else 0.99,
+            "wrong_payload": sum(joined(lambda p, n=name: p["rows"][n]["wrong_payload"])),
+            "median_bit_confidence": float(np.median(joined(lambda p, n=name: p["rows"][n]["bit_confidence"]))),
+            "min_sync": float(np.min(joined(lambda p, n=name: p["rows"][n]["sync"]))),
+            "median_read_s": float(np.median(joined(lambda p, n=name: p["rows"][n]["read_s"]))),
+        }  # fmt: skip
+    psnr, ssim = joined(lambda p: p["psnr"]), joined(lambda p: p["ssim"])
+    clean = joined(lambda p: p["false_matches"])
+    return {
+        "videos": len(psnr),
         "frames_per_video": FRAMES,
         "sizes": [f"{w}x{h}" for w, h in SIZES],
-        "attacks": {
-            name: {
-                "found": row["found"] / max(videos, 1),
-                "target": 0.95 if name in HARD else 0.99,
-                "wrong_payload": row["wrong_payload"],
-                "median_bit_confidence": float(np.median(row["bit_confidence"])),
-                "min_sync": float(np.min(row["sync"])),
-                "median_read_s": float(np.median(row["read_s"])),
-            }
-            for name, row in rows.items()
-        },
-        "clean_clips": clean,
-        "false_matches": int(false_hits),
+        "attacks": attacks,
+        "clean_clips": len(clean),
+        "false_matches": int(sum(clean)),
         "false_match_bound": FALSE_MATCH_BOUND,
-        "clean_median_read_s": float(np.median(clean_read_s)) if clean_read_s else None,
-        "psnr_db": {"min": float(np.min(psnrs)), "mean": float(np.mean(psnrs))},
-        "ssim": {"min": float(np.min(ssims)), "mean": float(np.mean(ssims))},
-        "embed_ms_per_frame": 1000 * float(np.mean(embed_s)),
+        "clean_median_read_s": float(np.median(joined(lambda p: p["clean_read_s"]) or [0.0])),
+        "psnr_db": {"min": float(np.min(psnr)), "mean": float(np.mean(psnr))},
+        "ssim": {"min": float(np.min(ssim)), "mean": float(np.mean(ssim))},
+        "embed_ms_per_frame": float(np.mean(joined(lambda p: p["embed_ms"]))),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"\n{result['videos']} marked clips of {FRAMES} frames at {' and '.join(result['sizes'])}, "
+          "delivered at the size each attack produces")  # fmt: skip
+    print(f"{'attack':34} {'found':>7} {'target':>6} {'wrong id':>8} {'bits |z|':>8} "
+          f"{'min sync':>8} {'read s':>6}")  # fmt: skip
+    for name, row in result["attacks"].items():
+        print(f"{name:34} {row['found']:7.1%} {row['target']:6.0%} {row['wrong_payload']:8d} "
+              f"{row['median_bit_confidence']:8.2f} {row['min_sync']:8.2f} "
+              f"{row['median_read_s']:6.2f}")  # fmt: skip
+    print(f"false matches on {result['clean_clips']} unmarked clips: {result['false_matches']} "
+          f"(bound {result['false_match_bound']:.1e} per video)")  # fmt: skip
+    print(f"PSNR {result['psnr_db']['min']:.1f} dB min, {result['psnr_db']['mean']:.1f} mean; "
+          f"SSIM {result['ssim']['min']:.4f} min, {result['ssim']['mean']:.4f} mean; "
+          f"embed {result['embed_ms_per_frame']:.1f} ms/frame")  # fmt: skip
 
 
 def main() -> None:
@@ -316,23 +364,21 @@ def main() -> None:
     parser.add_argument("--clean", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
+    parser.add_argument("--shard", nargs=2, type=int, default=(0, 1), metavar=("K", "N"),
+                        help="run clips K, K+N, K+2N, ... only; write raw results")  # fmt: skip
+    parser.add_argument("--merge", nargs="*", type=Path, help="raw shard results to combine")
     parser.add_argument("--out", type=Path, default=Path("watermark-robustness.json"))
     args = parser.parse_args()
-    result = run(args.videos, args.clean, args.seed, args.attacks)
+    if args.merge:
+        result = summarise([json.loads(path.read_text()) for path in args.merge])
+    else:
+        raw = run(args.videos, args.clean, args.seed, args.attacks, tuple(args.shard))
+        if args.shard[1] > 1:
+            args.out.write_text(json.dumps(raw))
+            return
+        result = summarise([raw])
     args.out.write_text(json.dumps(result, indent=2))
-    print(f"\n{args.videos} marked clips of {FRAMES} frames at {' and '.join(result['sizes'])}, "
-          "delivered at the size each attack produces")  # fmt: skip
-    print(f"{'attack':34} {'found':>7} {'target':>6} {'wrong id':>8} {'bits |z|':>8} "
-          f"{'min sync':>8} {'read s':>6}")  # fmt: skip
-    for name, row in result["attacks"].items():
-        print(f"{name:34} {row['found']:7.1%} {row['target']:6.0%} {row['wrong_payload']:8d} "
-              f"{row['median_bit_confidence']:8.2f} {row['min_sync']:8.2f} "
-              f"{row['median_read_s']:6.2f}")  # fmt: skip
-    print(f"false matches on {args.clean} unmarked clips: {result['false_matches']} "
-          f"(bound {result['false_match_bound']:.1e} per video)")  # fmt: skip
-    print(f"PSNR {result['psnr_db']['min']:.1f} dB min, {result['psnr_db']['mean']:.1f} mean; "
-          f"SSIM {result['ssim']['min']:.4f} min, {result['ssim']['mean']:.4f} mean; "
-          f"embed {result['embed_ms_per_frame']:.1f} ms/frame")  # fmt: skip
+    print_table(result)
 
 
 if __name__ == "__main__":
