@@ -83,7 +83,8 @@ def read_frames(path: Path, count: int = DECODE_FRAMES) -> VideoFrames:
         )
     estimate = max(round(float(meta.get("fps") or 0) * float(meta.get("duration") or 0)), 1)
     keep = set(np.linspace(0, estimate - 1, min(count, estimate)).round().astype(int).tolist())
-    frames, luma, total = [], LumaAverage(), 0
+    frames: list[np.ndarray[Any, Any]] = []
+    luma, total = LumaAverage(), 0
     try:
         for raw in reader:
             frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)

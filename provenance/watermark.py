@@ -333,7 +333,7 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
     """The best pilot match at every crop share, for the picture inside `box`."""
     region, portrait = _region(picture, box)
     pilot_t, _ = _templates(portrait)
-    padded = cv2.copyMakeBorder(pilot_t, SLACK, SLACK, SLACK, SLACK, cv2.BORDER_CONSTANT, 0.0)
+    padded = np.pad(pilot_t, SLACK)
     pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
     found = []
     for share in np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP):

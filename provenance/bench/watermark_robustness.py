@@ -28,7 +28,7 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -305,27 +305,31 @@ def run(
     }
 
 
+def _joined(parts: list[dict[str, Any]], key: str, attack: str | None = None) -> list[Any]:
+    """One raw column across shards: `key` of the attack's row, or a top-level `key`."""
+    return [
+        value
+        for part in parts
+        for value in (part["rows"][attack][key] if attack is not None else part[key])
+    ]
+
+
 def summarise(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from the raw results of every shard."""
-
-    def joined(get: Callable[[dict[str, Any]], list[Any]]) -> list[Any]:
-        return [value for part in parts for value in get(part)]
-
-    names = list(parts[0]["rows"])
     attacks = {}
-    for name in names:
-        found = joined(lambda p, n=name: p["rows"][n]["found"])
+    for name in parts[0]["rows"]:
+        found = _joined(parts, "found", name)
         attacks[name] = {
             "found": sum(found) / max(len(found), 1),
             "clips": len(found),
             "target": 0.95 if name in HARD else 0.99,
-            "wrong_payload": sum(joined(lambda p, n=name: p["rows"][n]["wrong_payload"])),
-            "median_bit_confidence": float(np.median(joined(lambda p, n=name: p["rows"][n]["bit_confidence"]))),
-            "min_sync": float(np.min(joined(lambda p, n=name: p["rows"][n]["sync"]))),
-            "median_read_s": float(np.median(joined(lambda p, n=name: p["rows"][n]["read_s"]))),
-        }  # fmt: skip
-    psnr, ssim = joined(lambda p: p["psnr"]), joined(lambda p: p["ssim"])
-    clean = joined(lambda p: p["false_matches"])
+            "wrong_payload": sum(_joined(parts, "wrong_payload", name)),
+            "median_bit_confidence": float(np.median(_joined(parts, "bit_confidence", name))),
+            "min_sync": float(np.min(_joined(parts, "sync", name))),
+            "median_read_s": float(np.median(_joined(parts, "read_s", name))),
+        }
+    psnr, ssim = _joined(parts, "psnr"), _joined(parts, "ssim")
+    clean = _joined(parts, "false_matches")
     return {
         "videos": len(psnr),
         "frames_per_video": FRAMES,
@@ -334,10 +338,10 @@ def summarise(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "clean_clips": len(clean),
         "false_matches": int(sum(clean)),
         "false_match_bound": FALSE_MATCH_BOUND,
-        "clean_median_read_s": float(np.median(joined(lambda p: p["clean_read_s"]) or [0.0])),
+        "clean_median_read_s": float(np.median(_joined(parts, "clean_read_s") or [0.0])),
         "psnr_db": {"min": float(np.min(psnr)), "mean": float(np.mean(psnr))},
         "ssim": {"min": float(np.min(ssim)), "mean": float(np.mean(ssim))},
-        "embed_ms_per_frame": float(np.mean(joined(lambda p: p["embed_ms"]))),
+        "embed_ms_per_frame": float(np.mean(_joined(parts, "embed_ms"))),
         "date": time.strftime("%Y-%m-%d"),
     }
 

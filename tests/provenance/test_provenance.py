@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
-from provenance.label import LabelStyle
+from provenance import stamp as stamp_module
+from provenance.label import LabelStyle, draw_label, placement
 from provenance.stamp import ProvenanceReport, Stamper
 from provenance.verify import verify_file
-from provenance import stamp as stamp_module
-from provenance.label import draw_label, placement
 from provenance.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
 from vidflow.settings import Settings
 

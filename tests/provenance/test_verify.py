@@ -80,7 +80,18 @@ def _broken(kind: str, stamped: Path, folder: Path) -> Path:
         encode_h264(np.zeros((5, 64, 64, 3), np.uint8), 16, path)
     elif kind == "audio only":
         subprocess.run(
-            [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(path)],
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=1",
+                "-c:a",
+                "aac",
+                str(path),
+            ],
             check=True,
         )
     return path

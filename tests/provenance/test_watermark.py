@@ -91,7 +91,9 @@ def test_each_attack_family_reads_back_at_the_delivered_size(
 
 def test_the_reading_says_where_the_picture_was(published: Path, tmp_path: Path) -> None:
     cropped = read_watermark(attack(published, "crop 10% br", tmp_path))
-    found = re.fullmatch(r"crop ([\d.]+)% at \(([\d.]+)% from the left, ([\d.]+)% .*", str(cropped.alignment))
+    found = re.fullmatch(
+        r"crop ([\d.]+)% at \(([\d.]+)% from the left, ([\d.]+)% .*", str(cropped.alignment)
+    )
     assert found is not None, cropped.alignment
     assert all(abs(float(share) - 10) <= 1 for share in found.groups())
     boxed = read_watermark(attack(published, "into 1080x1920 (fit, bars)", tmp_path))
