@@ -131,6 +131,8 @@ def _generate_group(
         # with the attention and step cache the job ran with.
         measured = runner.last_peak_gib if runner is not None and result.error is None else {}
         planned = plan.model_dump() | ({"measured_peak_gib": measured} if measured else {})
+        # Which GPU of the host made it: the worker's or the local child's pinning.
+        planned["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         if runner is not None:
             planned |= runner.job_settings(job)
         update = {"plan": planned, "telemetry": sampler.stop()}
@@ -151,8 +153,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any, parent: int):  # type: ignore[no-untyped-def]
+def _child_main(  # type: ignore[no-untyped-def]
+    jobs_json: list[str],
+    work_dir: str,
+    cache_dir: str,
+    report: Any,
+    parent: int,
+    env: dict[str, str],
+):
     _die_with_parent(parent)
+    # Before anything touches CUDA: CUDA_VISIBLE_DEVICES pins this child to its GPU.
+    os.environ.update(env)
     jobs = [Job.model_validate_json(j) for j in jobs_json]
     ordered = sorted(jobs, key=lambda j: j.preset)
     for _, group in groupby(ordered, key=lambda j: j.preset):
@@ -172,10 +183,12 @@ def run_batch(
     cache_dir: Path,
     timeout_s: float,
     on_progress: Callable[[StepProgress], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Generator[GenerationResult, None, None]:
     """Yield one result per job, in the order they finish; never hang, never drop a job.
 
-    `on_progress` is called in this process for each denoising step the child finishes.
+    on_progress: called in this process for each denoising step the child finishes.
+    env: variables set in the child before it loads anything (CUDA_VISIBLE_DEVICES).
     """
     context = mp.get_context("spawn")
     report = context.Queue()
@@ -187,6 +200,7 @@ def run_batch(
             str(cache_dir),
             report,
             os.getpid(),
+            env or {},
         ),
         name="vidflow-generation",
         daemon=True,
