@@ -147,9 +147,12 @@ def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]
 
 @task(name="moderate-input-images", cache_policy=NONE)
 def moderate_images(jobs: list[Job], verdicts: list[Verdict], settings: Settings) -> list[Verdict]:
-    return check_input_images(
-        [job.image for job in jobs], verdicts, lambda: SafetyScorer.from_settings(settings)
-    )
+    def scorer() -> SafetyScorer:
+        from moderation.safety import SafetyScorer  # torch: only when an image is to be read
+
+        return SafetyScorer.from_settings(settings)
+
+    return check_input_images([job.image for job in jobs], verdicts, scorer)
 
 
 @task(name="generate", cache_policy=NONE)
