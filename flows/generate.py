@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from flows.deploy import gpu_slot
 from flows.reporting import append_github_summary, job_rows, markdown_summary
+from flows.review_runs import open_review_runs
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
 from moderation.policy import load_policy
@@ -40,6 +41,7 @@ from vidflow.changes import changed_prompt_files
 from vidflow.errors import SpecError
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
+from vidflow.review import ReviewBook, ReviewRecord, pending_summary
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files
 from vidflow.store import Store
@@ -144,6 +146,7 @@ def _finish_job(
         "verdict": verdict.model_dump(mode="json"),
         "plan": result.plan,
         "device": result.device,
+        "reviews": ReviewBook(store).stamps(job.content_hash),
     }
     if result.error or result.frames_path is None:
         error = result.error or "no frames"
@@ -213,6 +216,7 @@ def generate_videos(
     changed: str | None = None,
     preset: str | None = None,
     dry_run: bool = False,
+    job_hashes: list[str] | None = None,
 ) -> RunReport:
     """Generate, moderate, stamp and publish the videos of the selected prompt files.
 
@@ -220,6 +224,7 @@ def generate_videos(
     changed: "BASE..HEAD": only prompt files added or modified between two revisions.
     preset: model preset for every job, overriding the files.
     dry_run: validate and moderate only; generate nothing.
+    job_hashes: only the jobs with these content hashes (a reviewed job); others are left alone.
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -231,6 +236,8 @@ def generate_videos(
     selection = select_prompt_files(paths, changed, settings.prompts_dir)
     logger.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
     loaded = load_jobs(selection, settings.prompts_dir, preset, settings.default_preset)
+    if job_hashes is not None:
+        loaded.jobs = [job for job in loaded.jobs if job.content_hash in job_hashes]
     report.errors = loaded.errors
     for error in loaded.errors:
         logger.error(error)
@@ -238,11 +245,26 @@ def generate_videos(
     # 2. Moderate every prompt before anything is generated.
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
     todo: list[tuple[Job, Verdict]] = []
+    book = ReviewBook(store)
+    held: list[ReviewRecord] = []
     for job, verdict in zip(loaded.jobs, verdicts, strict=True):
-        if verdict.action != "allow":
-            status = "blocked" if verdict.action == "block" else "review"
+        # A held prompt goes on only with a recorded approval of this exact content; a
+        # rejected prompt or video is never made again.
+        verdict_json = verdict.model_dump(mode="json")
+        found = [book.get(job.content_hash, stage) for stage in ("prompt", "output")]
+        reviews = [r for r in found if r is not None]
+        rejected = [r for r in reviews if r.rejected]
+        approved = any(r.approved and r.stage == "prompt" for r in reviews)
+        status = None
+        if verdict.action == "block" or rejected:
+            status, stamps = "blocked", [r.stamp() for r in rejected]
+        elif verdict.action == "review" and not approved:
+            record = book.hold(_manifest(job, status="review", verdict=verdict_json), "prompt")
+            held.append(record)
+            status, stamps = "review", [record.stamp()]
+        if status is not None:
             report.manifests.append(
-                _manifest(job, status=status, verdict=verdict.model_dump(mode="json"))
+                _manifest(job, status=status, verdict=verdict_json, reviews=stamps)
             )
             logger.warning("%s %s: %s (%s)", job.id, status, verdict.category, verdict.rule)
             continue
@@ -271,7 +293,16 @@ def generate_videos(
             logger.info("%s: %s", manifest.job_id, manifest.status)
             update_progress_artifact(progress, progress=100.0 * done / len(todo))
 
-    # 5. Record the run: report, gallery, Prefect artifact, GitHub job summary.
+    # 5. A quarantined video waits for a person too; each held job gets a review run.
+    for manifest in report.manifests:
+        if manifest.status == "quarantined":
+            record = book.hold(manifest, "output")
+            if record.pending:
+                held.append(record)
+    if held and not dry_run:
+        held = open_review_runs(held, book)
+
+    # 6. Record the run: report, gallery, Prefect artifact, GitHub job summary.
     report.finished_at = utc_now()
     store.save_run(report)
     if store.local_root is not None:
@@ -279,7 +310,7 @@ def generate_videos(
         unstored = [m for m in report.manifests if m.status not in ("published", "quarantined")]
         gallery = write_gallery(store.manifests() + unstored, store.local_root)
         logger.info("gallery: %s", gallery)
-    summary = markdown_summary(report)
+    summary = markdown_summary(report) + pending_summary(held)
     create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
     create_table_artifact(job_rows(report), key="vidflow-jobs", description="vidflow jobs")
     append_github_summary(summary)
