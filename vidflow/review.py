@@ -228,12 +228,8 @@ class ReviewBook:
                 events.append(AuditEvent.model_validate_json(handle.read()))
         return events
 
-    def find(self, ref: str) -> ReviewRecord:
-        """The one record a person means by a job id or a hash prefix (8+ characters).
-
-        Pending records win over decided ones, so `approve city` means the city job that
-        waits now, not an older, decided version of it.
-        """
+    def find_all(self, ref: str) -> list[ReviewRecord]:
+        """Every record of a job id or hash prefix (8+ characters), oldest first."""
         ref = ref.strip()
         matches = [
             r
@@ -242,6 +238,15 @@ class ReviewBook:
         ]
         if not matches:
             raise ReviewError(f"job '{ref}': nothing held for review under this id or hash")
+        return matches
+
+    def find(self, ref: str) -> ReviewRecord:
+        """The one record a person means by a job id or a hash prefix (8+ characters).
+
+        Pending records win over decided ones, so `approve city` means the city job that
+        waits now, not an older, decided version of it.
+        """
+        matches = self.find_all(ref)
         pending = [r for r in matches if r.pending]
         candidates = pending or matches
         if len(candidates) > 1:

@@ -47,29 +47,32 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     book = _book()
-    record = book.find(args.job)
+    records = book.find_all(args.job)
     if args.json:
-        print(record.model_dump_json(indent=2))
+        print("[" + ",\n".join(r.model_dump_json(indent=2) for r in records) + "]")
         return EXIT_OK
-    print(f"job       {record.job_id} ({record.source})")
-    print(f"hash      {record.job_hash}")
-    print(f"held      {record.stage}, {record.held_at:%Y-%m-%d %H:%M:%S} UTC: {record.why}")
-    print(f"prompt    {record.prompt}")
-    if record.video:
-        print(f"video     {record.video}")
-    if record.review_run:
-        print(f"prefect   review flow run {record.review_run}")
-    if record.decision is None:
-        print("decision  pending")
-    else:
-        d = record.decision
-        print(f"decision  {d.action} by {d.reviewer} at {d.decided_at:%Y-%m-%d %H:%M:%S} UTC")
-        print(f"reason    {d.reason}")
-        print(f"via       {d.via}")
-    events = [e for e in book.audit() if e.job_hash == record.job_hash]
-    for event in events:
-        who = f" by {event.reviewer}" if event.reviewer else ""
-        print(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.stage} {event.event}{who} {event.detail}")
+    events = book.audit()
+    for record in records:
+        print(f"job       {record.job_id} ({record.source})")
+        print(f"hash      {record.job_hash}")
+        print(f"held      {record.stage}, {record.held_at:%Y-%m-%d %H:%M:%S} UTC: {record.why}")
+        print(f"prompt    {record.prompt}")
+        if record.video:
+            print(f"video     {record.video}")
+        if record.review_run:
+            print(f"prefect   review flow run {record.review_run}")
+        if record.decision is None:
+            print("decision  pending")
+        else:
+            d = record.decision
+            print(f"decision  {d.action} by {d.reviewer} at {d.decided_at:%Y-%m-%d %H:%M:%S} UTC")
+            print(f"reason    {d.reason}")
+            print(f"via       {d.via}")
+        for e in events:
+            if e.job_hash == record.job_hash and e.stage == record.stage:
+                who = f" by {e.reviewer}" if e.reviewer else ""
+                print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.event}{who} {e.detail}")
+        print()
     return EXIT_OK
 
 
@@ -91,7 +94,10 @@ def _cancel_waiting_run(record: ReviewRecord, console: Console) -> None:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(UUID(record.review_run))
             if run.state is not None and not run.state.is_final():
-                message = f"decided on the command line: {record.decision}"
+                d = record.decision
+                message = (
+                    f"{PAST[d.action]} by {d.reviewer} ({d.via}): {d.reason}" if d else "decided"
+                )
                 client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
                 console.print(f"cancelled the waiting Prefect review run {record.review_run}")
     except Exception as exc:  # noqa: BLE001 - the decision is recorded; the run is a courtesy

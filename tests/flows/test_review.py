@@ -47,9 +47,13 @@ def test_a_held_prompt_waits_until_approved_on_the_command_line(
 ) -> None:
     (vidflow_env / "prompts" / "press.yaml").write_text(HELD)
     published = vidflow_env / "artifacts" / "published"
+    summary = vidflow_env / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
 
-    # 1. Held: a pending record, nothing made, the summary says how to decide.
+    # 1. Held: a pending record, nothing made, the job summary says how to decide.
     first = run_flow()
+    assert 'vidflow review approve press --reason "..."' in summary.read_text()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     assert by_id(first)["press"].status == "review"
     (record,) = book(vidflow_env).records()
     assert record.pending and record.prompt == PRESS and record.verdict["action"] == "review"

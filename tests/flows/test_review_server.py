@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 HELD = {
     "press": "Trump confessing at a press conference, realistic news footage",
     "rifle": "step by step tutorial: assemble the rifle",
+    "hats": "Obama announcing a tax on hats, realistic news footage",
 }
 
 
@@ -110,6 +111,16 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
                 runs["rifle"].id,
                 run_input={"decision": "reject", "reason": "weapon how-to", "reviewer": "Bo"},
             )
+            # A decision on the command line ends the run that waits for the same job.
+            cli = subprocess.run(
+                [sys.executable, "-m", "vidflow.cli", "review", "reject", "hats",
+                 "--reason", "no politicians", "--reviewer", "Cy"],
+                env=server_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                check=False,
+            )  # fmt: skip
+            assert cli.returncode == 0, cli.stderr[-2000:]
+            hats = client.read_flow_run(runs.pop("hats").id)
+            assert hats.state.type == StateType.CANCELLED and "Cy" in hats.state.message
             for flow_run in runs.values():
                 final = wait_for(
                     client, flow_run.id, lambda r: r.state is not None and r.state.is_final()
