@@ -8,10 +8,12 @@ held jobs are decided on the command line or with the GitHub `review` workflow.
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from prefect import get_client, get_run_logger
 from prefect.exceptions import ObjectNotFound
+from prefect.logging.loggers import LoggingAdapter
 
 from vidflow.review import ReviewBook, ReviewRecord
 
@@ -22,6 +24,16 @@ REVIEW_DEPLOYMENT = f"{REVIEW_FLOW}/review"
 def open_review_runs(records: list[ReviewRecord], book: ReviewBook) -> list[ReviewRecord]:
     """One waiting review run per pending record; a record whose run still waits keeps it."""
     logger = get_run_logger()
+    try:
+        return _open(records, book, logger)
+    except Exception as exc:  # noqa: BLE001 - the records are kept; a review run is a convenience
+        logger.warning("could not start review runs (%s): decide with `vidflow review`", exc)
+        return records
+
+
+def _open(
+    records: list[ReviewRecord], book: ReviewBook, logger: logging.Logger | LoggingAdapter
+) -> list[ReviewRecord]:
     opened: list[ReviewRecord] = []
     with get_client(sync_client=True) as client:
         try:

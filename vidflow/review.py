@@ -17,6 +17,7 @@ log is append-only: events are new files, none is ever rewritten or deleted.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import tempfile
 import uuid
@@ -163,18 +164,25 @@ class ReviewBook:
         """Create a file that must not exist yet; False if it does (someone was first)."""
         fs, path = self.store.fs, self.store._path(rel)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        data = model.model_dump_json(indent=2).encode()
+        if self.store.local_root is not None:
+            # Written aside, then hard-linked into place: the link fails if the name exists,
+            # and a reader never sees half a file.
+            tmp = Path(f"{path}.partial-{uuid.uuid4().hex[:8]}")
+            tmp.write_bytes(data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink()
+            return True
+        # An object store: exists() then write; two writers within one round trip of each
+        # other can both pass, which the store's own conditional writes would close.
         if fs.exists(path):
             return False
-        data = model.model_dump_json(indent=2).encode()
-        try:
-            with fs.open(path, "xb") as handle:
-                handle.write(data)
-        except FileExistsError:
-            return False
-        except (ValueError, NotImplementedError):
-            # An object store without exclusive create: the exists() check above decides.
-            with fs.open(path, "wb") as handle:
-                handle.write(data)
+        with fs.open(path, "wb") as handle:
+            handle.write(data)
         return True
 
     def _log(self, record: ReviewRecord, event: Event, detail: str = "") -> None:

@@ -128,6 +128,9 @@ def test_a_rejected_prompt_is_recorded_and_never_made(
     assert not (vidflow_env / "artifacts" / "ledger").exists()
     gallery = (vidflow_env / "artifacts" / "index.html").read_text()
     assert "rejected by Cy" in gallery
+    from flows.reporting import markdown_summary
+
+    assert "| press | blocked | rejected by Cy: real person |" in markdown_summary(report)
 
 
 def test_quarantined_videos_are_released_or_deleted_by_a_decision(
@@ -148,6 +151,11 @@ def test_quarantined_videos_are_released_or_deleted_by_a_decision(
     records = {r.job_id: r for r in book(vidflow_env).records()}
     assert {(k, r.stage) for k, r in records.items()} == {("lake", "output"), ("field", "output")}
     assert records["lake"].safety["flagged_categories"] == ["nudity"]
+    # What the Prefect form shows a moderator: the scores and frames of the video itself.
+    from flows.review import review_markdown
+
+    shown = review_markdown(records["lake"], Store(store))
+    assert "| nudity | 0.000 | 0.000 |" in shown and shown.count("data:image/jpeg;base64,") == 4
 
     assert (
         main(["review", "approve", "lake", "--reason", "noise, not nudity", "--reviewer", "Di"])
