@@ -55,6 +55,14 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
     prompts.mkdir()
     for name, prompt in HELD.items():
         (prompts / f"{name}.yaml").write_text(f'prompt: "{prompt}"\nnum_frames: 9\nsteps: 2\n')
+    # Output safety flags every video (the shipped detector at threshold 0): the approved
+    # prompt's video is quarantined and waits in a second review run.
+    from moderation.policy import load_policy
+
+    policy = load_policy()
+    policy.nudity.threshold = 0.0
+    (tmp_path / "policy.json").write_text(policy.model_dump_json(exclude={"source"}))
+    server_env = server_env | {"VIDFLOW_POLICY_PATH": str(tmp_path / "policy.json")}
     run(server_env, "work-pool", "create", "gpu", "--type", "process")
     run(server_env, "--no-prompt", "deploy", "--name", "review")
     # One worker that takes one run at a time: both review runs reaching their form proves
@@ -126,6 +134,22 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
                     client, flow_run.id, lambda r: r.state is not None and r.state.is_final()
                 )
                 assert final.state.type == StateType.COMPLETED, final.state
+
+            # The approved prompt was made on the worker and quarantined: it waits again,
+            # with frames of the video in its form, until a moderator releases it.
+            output = ReviewBook(store).get(records["press"].job_hash, "output")
+            assert output is not None and output.pending and output.review_run is not None
+            assert not (tmp_path / "artifacts" / "published").exists()
+            waiting = wait_for(client, UUID(output.review_run), suspended)
+            keyset = keyset_from_paused_state(waiting.state)
+            form = client.read_flow_run_input(waiting.id, keyset["description"])
+            assert "video quarantined" in form and form.count("data:image/jpeg;base64,") == 4
+            resume_flow_run(
+                waiting.id,
+                run_input={"decision": "approve", "reason": "noise only", "reviewer": "Di"},
+            )
+            final = wait_for(client, waiting.id, lambda r: r.state.is_final())
+            assert final.state.type == StateType.COMPLETED, final.state
     finally:
         stop(worker)
         worker_log.close()
@@ -133,9 +157,11 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
     published = tmp_path / "artifacts" / "published"
     manifest = Manifest.model_validate_json((published / "press.json").read_text())
     assert manifest.status == "published" and (published / "press.mp4").stat().st_size > 0
-    (review,) = manifest.reviews
-    assert review["decision"]["reviewer"] == "Ann" and review["decision"]["action"] == "approve"
-    assert review["decision"]["via"] == f"prefect flow run {runs['press'].id}"
+    prompt_review, output_review = manifest.reviews
+    assert prompt_review["decision"]["reviewer"] == "Ann"
+    assert prompt_review["decision"]["via"] == f"prefect flow run {runs['press'].id}"
+    assert output_review["stage"] == "output" and output_review["decision"]["reviewer"] == "Di"
+    assert not list((tmp_path / "artifacts" / "quarantine").glob("*.mp4"))
     rejected = ReviewBook(store).get(records["rifle"].job_hash, "prompt")
     assert rejected is not None and rejected.rejected and rejected.decision.reviewer == "Bo"
     assert not (published / "rifle.mp4").exists()
