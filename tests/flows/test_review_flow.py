@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.reporting import markdown_summary
 from vidflow.cli import main
 from vidflow.manifest import Manifest, RunReport
 from vidflow.review import ReviewBook
@@ -88,6 +89,9 @@ def test_a_held_prompt_waits_until_approved_on_the_command_line(
     assert on_disk.reviews == manifest.reviews
     gallery = (vidflow_env / "artifacts" / "index.html").read_text()
     assert "approved by Ann Moderator" in gallery and "satire desk, cleared" in gallery
+    assert "approved by Ann Moderator <ann@example.org>: satire desk" in markdown_summary(
+        RunReport(run_id="r", manifests=[manifest])
+    )
 
     # 4. A decision is final, and the audit log only grows.
     assert main(["review", "reject", "press", "--reason", "changed my mind"]) == 2
@@ -117,19 +121,19 @@ def test_a_rejected_prompt_is_recorded_and_never_made(
 ) -> None:
     (vidflow_env / "prompts" / "press.yaml").write_text(HELD)
     run_flow(dry_run=True)
-    assert main(["review", "reject", "press", "--reason", "real person", "--reviewer", "Cy"]) == 0
+    assert main(["review", "reject", "press", "--reason", "real person", "--reviewer", "Cy",
+                 "--via", "GitHub Actions run 7"]) == 0  # fmt: skip
 
     report = run_flow()
 
     manifest = by_id(report)["press"]
     assert manifest.status == "blocked" and manifest.video is None
     assert manifest.reviews[0]["decision"]["action"] == "reject"
+    assert manifest.reviews[0]["decision"]["via"] == "GitHub Actions run 7"
     assert not (vidflow_env / "artifacts" / "published").exists()
     assert not (vidflow_env / "artifacts" / "ledger").exists()
     gallery = (vidflow_env / "artifacts" / "index.html").read_text()
     assert "rejected by Cy" in gallery
-    from flows.reporting import markdown_summary
-
     assert "| press | blocked | rejected by Cy: real person |" in markdown_summary(report)
 
 
