@@ -68,7 +68,7 @@ def _frames_markdown(store: Store, video: str) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "video.mp4"
-        store.fs.get_file(store._path(video), str(local))
+        store.fs.get_file(ReviewBook(store).path(video), str(local))
         frames, total = read_frames(local, FRAMES_SHOWN)
     images = []
     for frame in frames:

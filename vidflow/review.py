@@ -157,12 +157,29 @@ class ReviewBook:
     def _decision_rel(self, job_hash: str, stage: Stage) -> str:
         return f"{DECISIONS}/{job_hash}.{stage}.json"
 
+    def path(self, rel: str) -> str:
+        """A store-relative path as the store's filesystem names it."""
+        return f"{self.store.root}/{rel}"
+
     def _write(self, rel: str, model: BaseModel) -> None:
-        self.store._write_bytes(rel, model.model_dump_json(indent=2).encode())
+        """Written aside and renamed into place: a reader sees the old file or the new one."""
+        final = self.path(rel)
+        tmp = f"{final}.partial-{uuid.uuid4().hex[:8]}"
+        self.store.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        with self.store.fs.open(tmp, "wb") as handle:
+            handle.write(model.model_dump_json(indent=2).encode())
+        self.store.fs.mv(tmp, final)
+
+    def _read(self, rel: str) -> str | None:
+        if not self.store.fs.exists(self.path(rel)):
+            return None
+        with self.store.fs.open(self.path(rel), "r", encoding="utf-8") as handle:
+            text: str = handle.read()
+        return text
 
     def _create(self, rel: str, model: BaseModel) -> bool:
         """Create a file that must not exist yet; False if it does (someone was first)."""
-        fs, path = self.store.fs, self.store._path(rel)
+        fs, path = self.store.fs, self.path(rel)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         data = model.model_dump_json(indent=2).encode()
         if self.store.local_root is not None:
@@ -203,19 +220,19 @@ class ReviewBook:
 
     # Reading.
     def get(self, job_hash: str, stage: Stage) -> ReviewRecord | None:
-        text = self.store._read_json(self._record_rel(job_hash, stage))
+        text = self._read(self._record_rel(job_hash, stage))
         if text is None:
             return None
         record = ReviewRecord.model_validate_json(text)
         # The decision file is the authority: a crash between it and the record's rewrite
         # still shows the decision.
-        decided = self.store._read_json(self._decision_rel(job_hash, stage))
+        decided = self._read(self._decision_rel(job_hash, stage))
         if decided is not None:
             record.decision = Decision.model_validate_json(decided)
         return record
 
     def records(self) -> list[ReviewRecord]:
-        base = self.store._path(REVIEWS)
+        base = self.path(REVIEWS)
         if not self.store.fs.exists(base):
             return []
         found = []
@@ -227,7 +244,7 @@ class ReviewBook:
         return sorted(found, key=lambda r: r.held_at)
 
     def audit(self) -> list[AuditEvent]:
-        base = self.store._path(AUDIT)
+        base = self.path(AUDIT)
         if not self.store.fs.exists(base):
             return []
         events = []
@@ -338,7 +355,7 @@ class ReviewBook:
             )
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "video.mp4"
-            self.store.fs.get_file(self.store._path(quarantined.video), str(local))
+            self.store.fs.get_file(self.path(quarantined.video), str(local))
             manifest = quarantined.model_copy(
                 update={"status": "published", "reviews": self.stamps(record.job_hash)}
             )
@@ -359,7 +376,7 @@ class ReviewBook:
             removed = self._remove_quarantine(quarantined)
             ledger = f"{LEDGER}/{record.job_hash}.json"
             if self.store.exists(ledger):
-                self.store.fs.rm(self.store._path(ledger))
+                self.store.fs.rm(self.path(ledger))
                 removed.append(ledger)
         self._log(record, "deleted", ", ".join(removed))
         return removed
@@ -368,7 +385,7 @@ class ReviewBook:
         removed = []
         for rel in (manifest.video, f"{QUARANTINE}/{manifest.job_id}.json"):
             if rel and self.store.exists(rel):
-                self.store.fs.rm(self.store._path(rel))
+                self.store.fs.rm(self.path(rel))
                 removed.append(rel)
         return removed
 
