@@ -122,3 +122,13 @@ def test_the_reviewer_comes_from_the_flag_the_environment_or_git(tmp_path: Path)
     subprocess.run(["git", "-C", str(tmp_path), "config", "user.name", "Gi T"], check=True)
     subprocess.run(["git", "-C", str(tmp_path), "config", "user.email", "g@x.org"], check=True)
     assert reviewer_name(None, None, tmp_path) == "Gi T <g@x.org>"
+
+
+def test_no_reviewer_anywhere_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    with pytest.raises(ReviewError, match="--reviewer NAME, set VIDFLOW_REVIEWER"):
+        reviewer_name(None, "  ", tmp_path)
