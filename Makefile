@@ -19,7 +19,8 @@ $(BIN)/vidflow: pyproject.toml
 	touch $@
 
 demo: $(BIN)/vidflow
-	# Exit code 1 means moderation stopped a job, which the demo does on purpose.
+	# Exit code 1 means moderation stopped a job, which the demo does on purpose; 2 (invalid
+	# file, failed job), 3 (configuration), 70 (internal error) and interrupts fail it.
 	$(BIN)/vidflow run; code=$$?; [ $$code -le 1 ] || exit $$code
 	@for video in artifacts/published/*.mp4; do $(BIN)/vidflow verify "$$video" || exit 1; done
 	@echo "gallery: artifacts/index.html"

@@ -38,13 +38,43 @@ from moderation.safety import SafetyReport, SafetyScorer
 from provenance.label import LabelStyle
 from provenance.stamp import ProvenanceReport, Stamper
 from vidflow.changes import changed_prompt_files
-from vidflow.errors import SpecError
+from vidflow.errors import ConfigError, SpecError, VidflowError, plain
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
-from vidflow.review import ReviewBook, ReviewRecord, pending_summary
+from vidflow.owners import owner_gone, owner_token
+from vidflow.review import ReviewBook, ReviewRecord, Stage, pending_summary
 from vidflow.settings import Settings, get_settings
-from vidflow.spec import Job, load_prompt_files
+from vidflow.spec import Job, load_prompt_files, parse_prompt_file
 from vidflow.store import Store
+
+
+def check_setup(settings: Settings) -> Store:
+    """Everything a run needs before it starts, each failure one `ConfigError` line: the
+    store opens and takes writes, the policy loads, the signing credentials load, the
+    prompts folder and default preset exist. Called by the command line before Prefect
+    starts, so a broken setting never reaches a flow run's traceback."""
+    from generation.presets import get_preset
+    from provenance.c2pa_sign import load_credentials
+
+    if not settings.prompts_dir.is_dir():
+        raise ConfigError(
+            f"prompts folder {settings.prompts_dir} is not a folder (VIDFLOW_PROMPTS_DIR)"
+        )
+    try:
+        get_preset(settings.default_preset)
+    except KeyError as exc:
+        raise ConfigError(f"VIDFLOW_DEFAULT_PRESET: {exc.args[0]}") from None
+    store = Store(settings.store_url or settings.artifacts_dir)
+    store.check_writable()
+    try:
+        load_policy(settings.policy_path)
+    except SpecError as exc:
+        raise ConfigError(f"moderation policy: {exc}") from None
+    try:
+        load_credentials(settings)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"C2PA signing credentials: {exc}") from None
+    return store
 
 
 class Selection(BaseModel):
@@ -52,6 +82,7 @@ class Selection(BaseModel):
 
     paths: list[str]
     reason: str = Field(description="Explicit paths, a git diff, or a full scan and its cause.")
+    error: str | None = Field(None, description="Why the requested range could not be read.")
 
 
 class LoadedJobs(BaseModel):
@@ -68,7 +99,10 @@ def select_prompt_files(
     if changed is None:
         return Selection(paths=[str(prompts_dir)], reason="full scan")
     repo = prompts_dir.resolve().parent
-    changes = changed_prompt_files(changed, repo, prompts_dir.resolve().name)
+    try:
+        changes = changed_prompt_files(changed, repo, prompts_dir.resolve().name)
+    except VidflowError as exc:  # a bad range is invalid input: reported, not a traceback
+        return Selection(paths=[], reason="no files", error=plain(exc))
     if changes.full_scan:
         return Selection(paths=[str(prompts_dir)], reason=f"full scan: {changes.full_scan}")
     return Selection(
@@ -95,6 +129,8 @@ def load_jobs(
 
 @task(name="moderate-prompts", cache_policy=NONE)
 def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]:
+    if not jobs:  # every file invalid: nothing to moderate (the classifier needs a batch)
+        return []
     moderator = PromptModerator(load_policy(policy_path))
     return moderator.check_many([(job.prompt, job.negative_prompt) for job in jobs])
 
@@ -118,6 +154,34 @@ def stamp_video(frames_path: str, job: Job, stamper: Stamper, out_path: Path) ->
 @task(name="publish", cache_policy=NONE)
 def publish(manifest: Manifest, video: Path, store: Store) -> Manifest:
     return store.save(manifest, video)
+
+
+def name_taken(store: Store, job: Job, prompts_dir: Path) -> str | None:
+    """Why `job` may not publish under its id, or None.
+
+    Each published name holds one video. Another prompt file that still declares this id
+    owns it, so a different video from this file would silently replace that one (and
+    the ledger would call the old job finished): that is an error naming both files. The
+    same file changing its job, or a file whose job is gone, replaces the video.
+    """
+    current = store.published(job.id)
+    if current is None or current.job_hash == job.content_hash:
+        return None
+    other = Path(current.source)
+    if other.resolve() == Path(job.source).resolve() or not other.exists():
+        return None
+    try:
+        still_declared = any(
+            j.id == job.id for j in parse_prompt_file(other, root=prompts_dir).jobs
+        )
+    except SpecError:
+        still_declared = True  # unreadable now, but may be fixed: never lose its video
+    if not still_declared:
+        return None
+    return (
+        f"{job.source} job '{job.id}' field 'id': the id is already published from "
+        f"{current.source}, a different video; rename the job in one of the two files"
+    )
 
 
 def _manifest(job: Job, **fields: object) -> Manifest:
@@ -177,11 +241,23 @@ def _finish_job(
         video.unlink(missing_ok=True)
 
 
+def remove_abandoned_work(parent: Path) -> list[str]:
+    """Remove the work folders (frames, unpublished videos) of runs that were killed: each
+    is named after the process that made it, and that process is gone."""
+    removed = []
+    if parent.is_dir():
+        for old in parent.iterdir():
+            if old.is_dir() and owner_gone(old.name, old.stat().st_mtime):
+                shutil.rmtree(old, ignore_errors=True)
+                removed.append(f"removed the work folder of a killed run ({old.name})")
+    return removed
+
+
 def _generate_and_publish(
-    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store, run_id: str
+    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store
 ) -> Iterator[Manifest]:
-    work_dir = settings.cache_dir / "work" / run_id
-    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = settings.cache_dir / "work" / owner_token()
+    work_dir.mkdir(parents=True)
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
     stamper = Stamper(
@@ -226,21 +302,47 @@ def generate_videos(
     dry_run: validate and moderate only; generate nothing.
     job_hashes: only the jobs with these content hashes (a reviewed job); others are left alone.
     """
-    logger = get_run_logger()
+    log = get_run_logger()
     settings = get_settings()
-    store = Store(settings.store_url or settings.artifacts_dir)
+    store = check_setup(settings)
+    for line in store.recover() + remove_abandoned_work(settings.cache_dir / "work"):
+        log.warning("cleanup: %s", line)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     report = RunReport(run_id=run_id, dry_run=dry_run)
+    try:
+        _run(report, store, settings, paths, changed, preset, dry_run, job_hashes)
+    except Exception:
+        _record(report, store, settings)
+        raise
+    except BaseException:
+        # Ctrl-C reaches Prefect's temporary server too: with the API gone, only the files.
+        _record(report, store, settings, to_prefect=False)
+        raise
+    # 5. Record the run: report, gallery, Prefect artifacts, GitHub job summary.
+    _record(report, store, settings)
+    return report
 
+
+def _run(
+    report: RunReport,
+    store: Store,
+    settings: Settings,
+    paths: list[str] | None,
+    changed: str | None,
+    preset: str | None,
+    dry_run: bool,
+    job_hashes: list[str] | None = None,
+) -> None:
+    log = get_run_logger()
     # 1. Select and load the prompt files; a broken file is reported, the others go on.
     selection = select_prompt_files(paths, changed, settings.prompts_dir)
-    logger.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
+    log.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
     loaded = load_jobs(selection, settings.prompts_dir, preset, settings.default_preset)
     if job_hashes is not None:
         loaded.jobs = [job for job in loaded.jobs if job.content_hash in job_hashes]
-    report.errors = loaded.errors
-    for error in loaded.errors:
-        logger.error(error)
+    report.errors = ([selection.error] if selection.error else []) + loaded.errors
+    for error in report.errors:
+        log.error(error)
 
     # 2. Moderate every prompt before anything is generated.
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
@@ -266,9 +368,15 @@ def generate_videos(
             report.manifests.append(
                 _manifest(job, status=status, verdict=verdict_json, reviews=stamps)
             )
-            logger.warning("%s %s: %s (%s)", job.id, status, verdict.category, verdict.rule)
+            log.warning("%s %s: %s (%s)", job.id, status, verdict.category, verdict.rule)
             continue
-        # 3. A job whose hash is in the ledger is finished: reuse it, never regenerate.
+        # 3. An id another file still publishes under is an error, never an overwrite.
+        taken = name_taken(store, job, settings.prompts_dir)
+        if taken is not None:
+            report.errors.append(taken)
+            log.error(taken)
+            continue
+        # A job whose hash is in the ledger is finished: reuse it, never regenerate.
         previous = store.lookup(job.content_hash)
         if previous is not None:
             report.manifests.append(
@@ -283,35 +391,64 @@ def generate_videos(
 
     # 4. Generate, score, stamp and publish, one job at a time as the child finishes it.
     if todo:
-        logger.info("generating %d job(s)", len(todo))
+        log.info("generating %d job(s)", len(todo))
         progress = create_progress_artifact(
             progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
         )
         assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
-        for done, manifest in enumerate(_generate_and_publish(todo, settings, store, run_id), 1):
+        for done, manifest in enumerate(_generate_and_publish(todo, settings, store), 1):
             report.manifests.append(manifest)
-            logger.info("%s: %s", manifest.job_id, manifest.status)
+            log.info("%s: %s", manifest.job_id, manifest.status)
             update_progress_artifact(progress, progress=100.0 * done / len(todo))
 
-    # 5. A quarantined video waits for a person too; each held job gets a review run.
+    # A quarantined video waits for a person too; each held job gets a review run.
     for manifest in report.manifests:
         if manifest.status == "quarantined":
             record = book.hold(manifest, "output")
             if record.pending:
                 held.append(record)
     if held and not dry_run:
-        held = open_review_runs(held, book)
+        open_review_runs(held, book)
 
-    # 6. Record the run: report, gallery, Prefect artifact, GitHub job summary.
+
+def _waiting(report: RunReport, store: Store) -> list[ReviewRecord]:
+    """This run's jobs that wait for a person (none listed when the store cannot be read)."""
+    book = ReviewBook(store)
+    found: list[ReviewRecord] = []
+    try:
+        for m in report.manifests:
+            stage: Stage = "prompt" if m.status == "review" else "output"
+            record = book.get(m.job_hash, stage) if m.status in ("review", "quarantined") else None
+            if record is not None and record.pending and record not in found:
+                found.append(record)
+    except OSError:
+        return []
+    return found
+
+
+def _record(report: RunReport, store: Store, settings: Settings, to_prefect: bool = True) -> None:
+    """Write the run report, gallery and summaries, however the run ended; a store that
+    fails here (a full disk) gets the report written under the cache folder instead."""
+    log = get_run_logger()
     report.finished_at = utc_now()
-    store.save_run(report)
-    if store.local_root is not None:
-        # Stored jobs from every run, plus this run's jobs that have nothing stored.
-        unstored = [m for m in report.manifests if m.status not in ("published", "quarantined")]
-        gallery = write_gallery(store.manifests() + unstored, store.local_root)
-        logger.info("gallery: %s", gallery)
-    summary = markdown_summary(report) + pending_summary(held)
-    create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
-    create_table_artifact(job_rows(report), key="vidflow-jobs", description="vidflow jobs")
+    try:
+        store.save_run(report)
+        if store.local_root is not None:
+            # Stored jobs from every run, plus this run's jobs that have nothing stored.
+            unstored = [m for m in report.manifests if m.status not in ("published", "quarantined")]
+            gallery = write_gallery(store.manifests() + unstored, store.local_root)
+            log.info("gallery: %s", gallery)
+    except OSError as exc:
+        fallback = settings.cache_dir / "runs" / f"{report.run_id}.json"
+        log.error(
+            "store %s: cannot write the run report (%s); written to %s", store.url, exc, fallback
+        )
+        fallback.parent.mkdir(parents=True, exist_ok=True)
+        tmp = fallback.with_name(f".{fallback.name}.partial")
+        tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(fallback)
+    summary = markdown_summary(report) + pending_summary(_waiting(report, store))
     append_github_summary(summary)
-    return report
+    if to_prefect:
+        create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
+        create_table_artifact(job_rows(report), key="vidflow-jobs", description="vidflow jobs")

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from vidflow.errors import plain
 from vidflow.manifest import Manifest, RunReport
+
+# The characters that can make markdown (emphasis, code, links, images, tables, HTML,
+# entities, strikethrough); a backslash before each shows it as itself (CommonMark).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|&~])")
+
+
+def md(value: object) -> str:
+    """Text shown as itself in GitHub and Prefect markdown: on one line, with no link,
+    table cell break, emphasis or HTML that a file name or an error could carry."""
+    return _MARKDOWN.sub(r"\\\1", plain(value))
 
 
 def _why(m: Manifest) -> str:
@@ -40,7 +52,7 @@ def markdown_summary(report: RunReport, link_base: str = "") -> str:
     """A table of every job, then the invalid files. Links point into the store, never
     at media hosted elsewhere."""
     lines = [
-        f"### vidflow run `{report.run_id}`" + (" (dry run)" if report.dry_run else ""),
+        f"### vidflow run {md(report.run_id)}" + (" (dry run)" if report.dry_run else ""),
         "",
         "| job | status | why | top safety score | seconds | video |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -48,15 +60,17 @@ def markdown_summary(report: RunReport, link_base: str = "") -> str:
     for m in report.manifests:
         seconds = m.timings.get("total_s")
         video = (
-            f"[{m.job_id}.mp4]({link_base}{m.video})" if m.video and m.status == "published" else ""
+            f"[{md(m.job_id)}.mp4]({link_base}{m.video})"
+            if m.video and m.status == "published"
+            else ""
         )
         lines.append(
-            f"| {m.job_id} | {m.status} | {_why(m)} | {_max_score(m)} | "
+            f"| {md(m.job_id)} | {md(m.status)} | {md(_why(m))} | {md(_max_score(m))} | "
             f"{'' if seconds is None else f'{seconds:.1f}'} | {video} |"
         )
     if report.errors:
         lines += ["", "**Invalid prompt files**", ""]
-        lines += [f"- {error}" for error in report.errors]
+        lines += [f"- {md(error)}" for error in report.errors]
     return "\n".join(lines) + "\n"
 
 
@@ -65,9 +79,9 @@ def job_rows(report: RunReport) -> list[dict[str, str]]:
     can sort and filter the same facts the markdown summary shows."""
     return [
         {
-            "job": m.job_id,
+            "job": plain(m.job_id),
             "status": m.status,
-            "why": _why(m),
+            "why": plain(_why(m)),
             "top safety score": _max_score(m),
             "seconds": "" if m.timings.get("total_s") is None else f"{m.timings['total_s']:.1f}",
             "video": (m.video or "") if m.status == "published" else "",

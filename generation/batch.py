@@ -7,10 +7,12 @@ through `.npy` files written atomically; results through a queue as JSON.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import os
 import queue as queue_module
+import signal
 import time
 import traceback
 from collections.abc import Generator
@@ -24,6 +26,8 @@ from pydantic import BaseModel, Field
 from vidflow.spec import Job
 
 logger = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class GenerationResult(BaseModel):
@@ -101,7 +105,20 @@ def _generate_group(
         runner.close()
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this child the moment the flow process dies, even by
+    SIGKILL, instead of generating on, unseen, until the next job boundary."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
 def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any, parent: int):  # type: ignore[no-untyped-def]
+    _die_with_parent(parent)
     jobs = [Job.model_validate_json(j) for j in jobs_json]
     ordered = sorted(jobs, key=lambda j: j.preset)
     for _, group in groupby(ordered, key=lambda j: j.preset):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,31 @@ class C2paStatus(BaseModel):
     claims: dict[str, Any] = Field(default_factory=dict, description="What the manifest says.")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.write_bytes(data)
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write beside `path` and rename over it: a crash or a second run at the same moment
+    leaves the old file or the new one, never a torn PEM. The key is created 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _pair_matches(chain: bytes, key_pem: bytes) -> bool:
+    """True when the key belongs to the chain's first certificate (a crash between the two
+    renames could otherwise leave a new key beside an old certificate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        cert_key = x509.load_pem_x509_certificate(chain).public_key()
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except ValueError:
+        return False
+    raw = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(key.public_key().public_bytes(*raw) == cert_key.public_bytes(*raw))
 
 
 def _dev_credentials(folder: Path) -> Credentials:
@@ -57,12 +80,12 @@ def _dev_credentials(folder: Path) -> Credentials:
 
     cert_path, key_path = folder / "dev-chain.pem", folder / "dev-key.pem"
     if cert_path.exists() and key_path.exists():
-        return Credentials(
-            cert_chain_pem=cert_path.read_bytes(),
-            key_pem=key_path.read_bytes(),
-            development=True,
-            subject=DEV_SUBJECT,
-        )
+        chain, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+        if _pair_matches(chain, key_pem):
+            return Credentials(
+                cert_chain_pem=chain, key_pem=key_pem, development=True, subject=DEV_SUBJECT
+            )
+        logger.warning("development C2PA key and certificate in %s do not match; new ones", folder)
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -118,8 +141,8 @@ def _dev_credentials(folder: Path) -> Credentials:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_private(key_path, key_pem)
-    cert_path.write_bytes(chain)
+    _write_atomic(key_path, key_pem, mode=0o600)
+    _write_atomic(cert_path, chain)
     logger.warning("created a DEVELOPMENT C2PA signing certificate in %s", folder)
     return Credentials(cert_chain_pem=chain, key_pem=key_pem, development=True, subject=DEV_SUBJECT)
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from vidflow.errors import plain
 from vidflow.manifest import RunReport
 from vidflow.settings import get_settings
 from vidflow.spec import json_schema, load_prompt_files
@@ -20,6 +22,7 @@ SCHEMA_FILE = "schema.json"
 EXIT_OK = 0
 EXIT_STOPPED = 1  # moderation blocked, held for review, or quarantined some job
 EXIT_FAILED = 2  # an invalid prompt file or a failed job
+# 3 (configuration), 70 (internal error) and the interrupts are decided in vidflow.cli.
 
 
 def run_exit_code(report: RunReport) -> int:
@@ -45,26 +48,37 @@ def _summary_table(report: RunReport) -> Table:
         elif m.reused:
             why = "already finished (reused)"
         seconds = f"{m.timings.get('total_s', 0.0):.1f}" if m.timings else ""
-        table.add_row(m.job_id, m.source, m.status, why, m.video or "", seconds)
+        # Text, never markup: a file name like "[/red]" is shown, not interpreted.
+        cells = (m.job_id, m.source, m.status, why, m.video or "", seconds)
+        table.add_row(*(Text(plain(cell)) for cell in cells))
     return table
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flows.generate import generate_videos
+    from flows.generate import check_setup, generate_videos
 
+    if args.changed is not None and ".." not in args.changed:
+        print(f"error: --changed takes BASE..HEAD, got {plain(args.changed)}", file=sys.stderr)
+        return EXIT_FAILED
+    check_setup(get_settings())  # a broken setting: one line, before Prefect starts
     report = generate_videos(
         paths=[str(p) for p in args.paths] or None,
         changed=args.changed,
         preset=args.preset,
         dry_run=args.dry_run,
     )
-    console = Console(stderr=True, width=140)
+    if args.json:
+        print(report.model_dump_json(indent=2), flush=True)
+    print_summary(report)
+    return run_exit_code(report)
+
+
+def print_summary(report: RunReport) -> None:
+    """The run's table and its invalid files on stderr, as text: never read as markup."""
+    console = Console(stderr=True, width=140, markup=False, emoji=False, highlight=False)
     console.print(_summary_table(report))
     for error in report.errors:
-        console.print(f"[red]invalid:[/red] {error}")
-    if args.json:
-        print(report.model_dump_json(indent=2))
-    return run_exit_code(report)
+        print(f"invalid: {plain(error)}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -106,7 +120,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "run",
         help="generate, moderate, stamp and publish videos",
         description="Exit code: 0 all published, 1 some blocked, held for review or "
-        "quarantined, 2 an invalid prompt file or a failed job.",
+        "quarantined, 2 an invalid prompt file or a failed job, 3 a configuration or "
+        "environment error, 70 an internal error.",
     )
     run.add_argument("paths", nargs="*", type=Path, help="prompt files or folders")
     run.add_argument("--changed", metavar="BASE..HEAD", help="only files changed in this range")

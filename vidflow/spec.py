@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,10 +20,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vidflow.errors import SpecError
+from vidflow.files import FileRefused, checked_file, inside, read_checked
+
+logger = logging.getLogger(__name__)
 
 DEFAULTS_FILE = "_defaults.yaml"
 PROMPT_SUFFIXES = (".yaml", ".yml")
 SPEC_VERSION = 1
+# Limits that keep one hostile file from eating the runner: a prompt file of many jobs
+# is a few kB, a real one never nests more than 4 levels.
+MAX_PROMPT_FILE_BYTES = 1 << 20
+MAX_IMAGE_BYTES = 64 << 20
+MAX_NESTING = 16
+# Line breaks and tabs are how YAML block scalars write long prompts; nothing else below
+# U+0020 (NUL, ANSI escapes, ...) belongs in text a model or a terminal reads.
+_PROMPT_WHITESPACE = frozenset("\n\t")
 
 JobId = Annotated[
     str,
@@ -38,10 +51,27 @@ def _multiple_of_16(value: int | None, info: Any) -> int | None:
     return value
 
 
+def _no_control_characters(value: str, allowed: frozenset[str] = frozenset()) -> str:
+    for index, char in enumerate(value):
+        if char not in allowed and unicodedata.category(char) == "Cc":
+            raise ValueError(
+                f"must not contain control characters (U+{ord(char):04X} at position {index})"
+            )
+    return value
+
+
+def _visible(value: str) -> bool:
+    """True when something is left once invisible characters (zero-width, format, spaces,
+    combining marks on nothing) are taken out: a prompt of only those asks for nothing."""
+    normal = unicodedata.normalize("NFKC", value)
+    return any(unicodedata.category(c)[0] not in ("C", "Z", "M") for c in normal)
+
+
 class JobSpec(BaseModel):
     """One video to make, as written in a prompt file."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: `steps: true`, `seed: yes` and `width: "256"` are errors, never coerced.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     id: JobId
     prompt: str = Field(min_length=1, max_length=2000, description="What the video shows.")
@@ -56,7 +86,11 @@ class JobSpec(BaseModel):
     )
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance_scale: float | None = Field(
-        None, ge=0.0, le=20.0, description="Classifier-free guidance; 1.0 or less turns it off."
+        None,
+        ge=0.0,
+        le=20.0,
+        allow_inf_nan=False,
+        description="Classifier-free guidance; 1.0 or less turns it off.",
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed; same seed, same video.")
     fps: int | None = Field(None, ge=1, le=60, description="Frames per second of the mp4.")
@@ -67,6 +101,39 @@ class JobSpec(BaseModel):
     owner: str | None = Field(None, max_length=128, description="Who to ask about this job.")
 
     _check_16 = field_validator("width", "height")(_multiple_of_16)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_written(cls, value: Any) -> Any:
+        # Checked before whitespace is stripped: "name\n" is not silently "name".
+        if isinstance(value, str) and value != value.strip():
+            raise ValueError("must not start or end with spaces or line breaks")
+        return value
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _prompt_text(cls, value: str) -> str:
+        _no_control_characters(value, _PROMPT_WHITESPACE)
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_empty(cls, value: str) -> str:
+        if not _visible(value):
+            raise ValueError("has no visible characters")
+        return value
+
+    @field_validator("owner", "preset", "image")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return None if value is None else _no_control_characters(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_one_line(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            _no_control_characters(tag)
+        return value
 
     @field_validator("num_frames")
     @classmethod
@@ -137,62 +204,169 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(root)"
 
 
-def _read_yaml(path: Path) -> Any:
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as users mean it: a repeated key, an alias, `!!binary` or nesting deeper than
+    `MAX_NESTING` is an error, never a silent last-wins, an expansion bomb or a crash."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_NESTING} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def _refuse_tag(self, node: Any) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.tag} values are not allowed", node.start_mark
+        )
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _StrictLoader._refuse_tag)
+
+
+def _parse_yaml(data: bytes, name: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, f"cannot read file: {exc}") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(name, f"not UTF-8 text (byte {exc.start})") from None
     try:
-        return yaml.safe_load(text)
+        loader = _StrictLoader(text)
+    except yaml.reader.ReaderError as exc:  # NUL, ESC and other bytes YAML never allows
+        raise SpecError(
+            name, f"invalid YAML: character U+{exc.character:04X} at position {exc.position}"
+        ) from None
+    try:
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(path, f"invalid YAML{where}: {problem}") from exc
+        raise SpecError(name, f"invalid YAML{where}: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path, root: Path | None, name: str) -> Any:
+    """The YAML of a prompt file that really is a small regular file under `root`."""
+    try:
+        data = read_checked(path, root or path.absolute().parent, MAX_PROMPT_FILE_BYTES)
+    except FileRefused as exc:
+        raise SpecError(name, str(exc)) from None
+    return _parse_yaml(data, name)
+
+
+def _check_defaults(data: Any, name: str, field_prefix: str = "") -> dict[str, Any]:
+    """Defaults validated as fields of a job, so a bad value is blamed on where it is written
+    and not on every job it would reach."""
+    if not isinstance(data, dict):
+        raise SpecError(
+            name, "must be a mapping of job fields", field=field_prefix.rstrip(".") or None
+        )
+    allowed = set(JobSpec.model_fields) - {"id", "prompt"}
+    for key in sorted(data, key=str):
+        if key not in allowed:
+            raise SpecError(
+                name, "not a field that can have a default", field=f"{field_prefix}{key}"
+            )
+    try:
+        JobSpec.model_validate({"id": "defaults", "prompt": "defaults"} | data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = field_prefix + _format_loc(first["loc"])
+        raise SpecError(name, first["msg"], field=field) from None
+    return data
 
 
 def load_defaults(prompts_dir: Path) -> dict[str, Any]:
     """Repo-wide defaults from `prompts/_defaults.yaml`, validated against `JobSpec`."""
     path = prompts_dir / DEFAULTS_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
-    data = _read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise SpecError(path, "must be a mapping of job fields")
-    allowed = set(JobSpec.model_fields) - {"id", "prompt"}
-    for key in data:
-        if key not in allowed:
-            raise SpecError(path, "not a field that can have a default", field=str(key))
-    return data
+    data = _read_yaml(path, prompts_dir, str(path))
+    return _check_defaults({} if data is None else data, str(path))
+
+
+def _check_image(spec: JobSpec, path: Path, root: Path, name: str) -> JobSpec:
+    """The job with its image as a checked real path: relative to the prompt file, inside
+    `root`, a regular file under the size limit."""
+    if spec.image is None:
+        return spec
+    if Path(spec.image).is_absolute():
+        raise SpecError(name, "must be relative to the prompt file", job=spec.id, field="image")
+    try:
+        real = checked_file(path.absolute().parent / spec.image, root, MAX_IMAGE_BYTES)
+    except FileRefused as exc:
+        raise SpecError(name, f"image {spec.image}: {exc}", job=spec.id, field="image") from None
+    return spec.model_copy(update={"image": str(real)})
 
 
 def parse_prompt_file(
-    path: Path, defaults: dict[str, Any] | None = None, *, display: str | None = None
+    path: Path,
+    defaults: dict[str, Any] | None = None,
+    *,
+    display: str | None = None,
+    root: Path | None = None,
 ) -> PromptFile:
-    """Parse one file; raise `SpecError` naming file, job and field for the first problem."""
+    """Parse one file; raise `SpecError` naming file, job and field for the first problem.
+
+    `root` is the folder the file and its images must stay inside (default: the file's
+    own folder).
+    """
     name = display or str(path)
-    data = _read_yaml(path)
+    root = root or path.absolute().parent
+    data = _read_yaml(path, root, name)
     defaults = dict(defaults or {})
     if data is None:
         raise SpecError(name, "file is empty")
     if not isinstance(data, dict):
         raise SpecError(name, "must be a mapping with 'prompt' (one job) or 'jobs' (many)")
     if "jobs" in data:
-        unknown = set(data) - {"jobs", "defaults"}
+        unknown = sorted(str(key) for key in data if key not in ("jobs", "defaults"))
         if unknown:
-            raise SpecError(name, "unknown top-level key", field=min(unknown))
-        file_defaults = data.get("defaults") or {}
-        if not isinstance(file_defaults, dict):
-            raise SpecError(name, "must be a mapping", field="defaults")
-        defaults |= file_defaults
+            raise SpecError(name, "unknown top-level key", field=unknown[0])
+        if data.get("defaults") is not None:
+            defaults |= _check_defaults(data["defaults"], name, "defaults.")
         raw_jobs = data["jobs"]
         if not isinstance(raw_jobs, list) or not raw_jobs:
             raise SpecError(name, "must be a non-empty list of jobs", field="jobs")
     else:
-        raw_jobs = [data]
         if "id" not in data:
             data = {"id": Path(name).stem.lower(), **data}
-            raw_jobs = [data]
+        raw_jobs = [data]
 
     jobs: list[JobSpec] = []
     seen: set[str] = set()
@@ -200,47 +374,76 @@ def parse_prompt_file(
         label = f"#{index + 1}"
         if not isinstance(raw, dict):
             raise SpecError(name, "must be a mapping", job=label)
-        label = str(raw.get("id", label))
+        if isinstance(raw.get("id"), str):
+            label = raw["id"]
         try:
             job = JobSpec.model_validate(defaults | raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise SpecError(name, first["msg"], job=label, field=_format_loc(first["loc"])) from exc
+            raise SpecError(
+                name, first["msg"], job=label, field=_format_loc(first["loc"])
+            ) from None
         if job.id in seen:
             raise SpecError(name, "duplicate job id in this file", job=job.id, field="id")
         seen.add(job.id)
-        jobs.append(job)
+        jobs.append(_check_image(job, path, root, name))
     return PromptFile(path=name, jobs=jobs)
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """Prompt files under the given files or folders, sorted; `_*.yaml` files are skipped."""
+def discover(paths: Iterable[Path], root: Path) -> tuple[list[Path], list[str]]:
+    """Prompt files under the given files or folders, sorted, and an error for each path
+    that cannot be one.
+
+    In a folder, `_*.yaml` files (the defaults) are skipped; a file named on its own must be
+    a prompt file inside `root`. Anything with a prompt suffix that is not a folder is kept,
+    so a link or a FIFO gets its own error from the reader instead of vanishing.
+    """
     found: set[Path] = set()
+    errors: list[str] = []
     for path in paths:
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.suffix in PROMPT_SUFFIXES and p.is_file())
+            try:
+                inside(path, root)
+            except FileRefused as exc:
+                errors.append(str(SpecError(path, str(exc))))
+                continue
+            found.update(
+                p
+                for p in path.rglob("*")
+                if p.suffix in PROMPT_SUFFIXES and not p.name.startswith("_") and not p.is_dir()
+            )
+        elif path.name.startswith("_"):
+            errors.append(
+                str(SpecError(path, "not a prompt file: names starting with '_' are not run"))
+            )
+        elif path.suffix not in PROMPT_SUFFIXES:
+            errors.append(
+                str(SpecError(path, "not a prompt file: the name must end .yaml or .yml"))
+            )
         else:
             found.add(path)
-    return sorted(p for p in found if not p.name.startswith("_"))
+    return sorted(found), errors
 
 
 def load_prompt_files(paths: Iterable[Path], prompts_dir: Path) -> LoadReport:
     """Parse every file; a broken file is reported and never stops the others.
 
-    Job ids must be unique across the whole batch, since they name the published files.
+    Every file, and every image a job names, must really lie inside `prompts_dir`. Job ids
+    must be unique across the whole batch, since they name the published files.
     """
     report = LoadReport()
     try:
         defaults = load_defaults(prompts_dir)
     except SpecError as exc:
+        # The other files still run, on their own and the presets' settings.
         report.errors.append(str(exc))
         defaults = {}
+    files, refused = discover(paths, prompts_dir)
+    report.errors += refused
     owners: dict[str, str] = {}
-    for path in discover(paths):
+    for path in files:
         try:
-            if not path.exists():
-                raise SpecError(path, "file not found")
-            parsed = parse_prompt_file(path, defaults)
+            parsed = parse_prompt_file(path, defaults, root=prompts_dir)
             for job in parsed.jobs:
                 if job.id in owners:
                     raise SpecError(
@@ -249,11 +452,17 @@ def load_prompt_files(paths: Iterable[Path], prompts_dir: Path) -> LoadReport:
                         job=job.id,
                         field="id",
                     )
-            for job in parsed.jobs:
-                owners[job.id] = str(path)
         except SpecError as exc:
             report.errors.append(str(exc))
             continue
+        except Exception as exc:  # one unreadable file never stops the batch
+            logger.debug("reading %s failed", path, exc_info=True)
+            report.errors.append(
+                str(SpecError(path, f"cannot be read ({type(exc).__name__}: {exc})"))
+            )
+            continue
+        for job in parsed.jobs:
+            owners[job.id] = str(path)
         report.files.append(parsed)
     return report
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from prefect import flow
 from prefect.artifacts import Artifact, create_table_artifact
@@ -46,3 +48,25 @@ def test_job_rows_are_accepted_as_a_prefect_table_artifact() -> None:
     publish()
     stored = Artifact.get("vidflow-jobs-test")
     assert stored is not None and "boom / bang" in str(stored.data)
+
+
+def test_markdown_summary_shows_hostile_text_as_text() -> None:
+    from flows.reporting import markdown_summary
+
+    hostile = "bad.yaml job '<img src=x onerror=alert(1)>' field 'id': [click](https://evil) | x"
+    report = RunReport(
+        run_id="r3",
+        manifests=[manifest("lake", "failed", error="**boom** `x` \x1b[31m")],
+        errors=[hostile, "a.yaml: line\nbreak"],
+    )
+    summary = markdown_summary(report)
+    errors = summary.split("**Invalid prompt files**")[1]
+    assert not re.search(r"(?<!\\)[<>]", summary), "raw HTML reached the markdown"
+    assert not re.search(r"(?<!\\)\]\(", summary) and "\x1b" not in summary
+    # Unescaped, each line reads exactly as the error did (control characters shown).
+    items = [re.sub(r"\\(.)", r"\1", line[2:]) for line in errors.strip().splitlines()]
+    assert items == [hostile, "a.yaml: line\\x0abreak"]
+    # Each error stays one list item, each job one table row.
+    assert errors.strip().count("\n") == 1
+    row = next(line for line in summary.splitlines() if line.startswith("| lake"))
+    assert "\\*\\*boom\\*\\* \\`x\\`" in row and row.count(" | ") == 5

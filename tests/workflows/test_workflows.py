@@ -81,6 +81,79 @@ def test_actionlint_finds_nothing_and_catches_injection(tmp_path: Path) -> None:
     assert found.returncode == 1 and "potentially untrusted" in found.stdout
 
 
+def generate_step_script() -> str:
+    workflow = load(REPO / ".github" / "workflows" / "generate.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["generate"]["steps"] if "vidflow run" in s.get("run", "")
+    ]
+    return step["run"]
+
+
+def run_dispatch(
+    tmp_path: Path, files: str, vidflow_exit: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """The generate step's script, for real in bash, with a stand-in `vidflow` that prints
+    the arguments it was given."""
+    (tmp_path / "prompts" / "sub").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "prompts" / "a.yaml").write_text("prompt: a\n")
+    (tmp_path / "prompts" / "sub" / "b.yaml").write_text("prompt: b\n")
+    (tmp_path / "outside.yaml").write_text("prompt: c\n")
+    fake = tmp_path / ".venv" / "bin" / "vidflow"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\nexit {vidflow_exit}\n')
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "EVENT_NAME": "workflow_dispatch", "INPUT_FILES": files,
+           "INPUT_PRESET": "", "INPUT_DRY_RUN": "false"}  # fmt: skip
+    return subprocess.run(
+        ["bash", "-e", "-c", generate_step_script()],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "args"),
+    [
+        ("a.yaml", ["prompts/a.yaml"]),
+        ("prompts/a.yaml", ["prompts/a.yaml"]),
+        ("**/*.yaml", ["prompts/a.yaml", "prompts/sub/b.yaml"]),
+        ("sub", ["prompts/sub"]),
+    ],
+)
+def test_dispatch_files_are_matched_inside_the_prompts_folder(
+    tmp_path: Path, files: str, args: list[str]
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line[4:] for line in result.stdout.splitlines() if line.startswith("arg:")] == [
+        "run",
+        *args,
+    ]
+
+
+@pytest.mark.parametrize(
+    "files",
+    ["/etc/passwd", "../outside.yaml", "prompts/../outside.yaml", "sub/../../x", "nothing*"],
+)
+def test_dispatch_files_outside_the_prompts_folder_never_reach_vidflow(
+    tmp_path: Path, files: str
+) -> None:
+    result = run_dispatch(tmp_path, files)
+    assert result.returncode == 2
+    assert "arg:run" not in result.stdout and "::error::" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [(1, "moderation"), (2, "invalid"), (3, "configuration"), (70, "unexpectedly")],
+)
+def test_the_generate_step_keeps_vidflow_s_exit_code_and_says_what_it_means(
+    tmp_path: Path, code: int, says: str
+) -> None:
+    result = run_dispatch(tmp_path, "a.yaml", vidflow_exit=code)
+    assert result.returncode == code
+    assert says in result.stdout.splitlines()[-1]
+
+
 def test_review_runs_in_the_moderators_environment_with_inputs_through_env() -> None:
     workflow = load(REPO / ".github" / "workflows" / "review.yml")
     assert set(workflow["on"]) == {"workflow_dispatch"}
@@ -97,3 +170,41 @@ def test_review_runs_in_the_moderators_environment_with_inputs_through_env() -> 
     assert {"INPUT_JOB", "INPUT_DECISION", "INPUT_REASON", "INPUT_RUN"} <= set(decide["env"])
     # Options come first and the job after `--`: a job or reason starting with "-" is data.
     assert '"--reason=$INPUT_REASON"' in decide["run"] and '-- "$INPUT_JOB"' in decide["run"]
+
+
+def test_the_review_step_passes_inputs_as_data_and_records_the_approving_moderator(
+    tmp_path: Path,
+) -> None:
+    """The review step's script in bash, with stand-ins for `vidflow` and `curl` (the
+    GitHub API answering that moderator `mo` approved the run)."""
+    workflow = load(REPO / ".github" / "workflows" / "review.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["review"]["steps"] if "vidflow review" in s.get("run", "")
+    ]
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "vidflow").write_text('#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n')
+    (bin_dir / "python").symlink_to(sys.executable)
+    (tmp_path / "curl").write_text(
+        '#!/bin/sh\necho \'[{"state": "approved", "user": {"login": "mo"}}]\'\n'
+    )
+    for tool in (bin_dir / "vidflow", tmp_path / "curl"):
+        tool.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "VIDFLOW_STORE_URL": "s3://bucket/store",
+           "GH_TOKEN": "t", "GITHUB_API_URL": "https://api.github.com",
+           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_RUN_ID": "42", "GITHUB_TRIGGERING_ACTOR": "someone",
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "INPUT_JOB": "-x; rm -rf /",
+           "INPUT_DECISION": "approve", "INPUT_REASON": "--run $(id)", "INPUT_RUN": "true"}  # fmt: skip
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = [line[4:] for line in result.stdout.splitlines() if line.startswith("arg:")]
+    assert args == ["review", "approve", "--reason=--run $(id)", "--reviewer=github:mo",
+                    "--via=GitHub Actions run https://github.com/o/r/actions/runs/42",
+                    "--run", "--", "-x; rm -rf /"]  # fmt: skip
+
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
+                            env=env | {"VIDFLOW_STORE_URL": ""}, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert result.returncode == 2 and "VIDFLOW_STORE_URL" in result.stdout
