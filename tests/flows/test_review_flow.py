@@ -89,7 +89,8 @@ def test_a_held_prompt_waits_until_approved_on_the_command_line(
     assert on_disk.reviews == manifest.reviews
     gallery = (vidflow_env / "artifacts" / "index.html").read_text()
     assert "approved by Ann Moderator" in gallery and "satire desk, cleared" in gallery
-    assert "approved by Ann Moderator <ann@example.org>: satire desk" in markdown_summary(
+    # The reviewer's "<" and ">" are escaped for markdown.
+    assert r"approved by Ann Moderator \<ann@example.org\>: satire desk" in markdown_summary(
         RunReport(run_id="r", manifests=[manifest])
     )
 
