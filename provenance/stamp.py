@@ -1,4 +1,4 @@
-"""Stamp a generated video as AI-made: invisible watermark, visible label, signed C2PA.
+"""Stamp a generated video as AI-made: visible label, invisible watermark, signed C2PA.
 
 The mp4 is encoded and signed under temporary names beside `out_path` and moved into place
 only when complete: a crash never leaves a half-written or unsigned video there.
@@ -28,7 +28,7 @@ ENCODE_CRF = 18
 class WatermarkInfo(BaseModel):
     """The invisible watermark embedded in every frame."""
 
-    method: str = Field(description="invisible-watermark method, e.g. dwtDctSvd.")
+    method: str = Field(description="Watermark method (provenance.watermark.METHOD).")
     payload: str = Field(description="Job identifier carried by every frame (hex).")
     bits: int = Field(description="Bits embedded: the identifier plus its check code.")
 
@@ -52,7 +52,7 @@ class ProvenanceReport(BaseModel):
     label: str | None = Field(description="Visible label text; None when labelling is off.")
     c2pa: C2paInfo
     timings: dict[str, float] = Field(
-        description="Seconds per step: watermark_s, label_s, encode_s, sign_s."
+        description="Seconds per step: label_s, watermark_s, encode_s, sign_s."
     )
 
 
@@ -93,15 +93,17 @@ class Stamper:
         mark = time.perf_counter()
         identifier = payload_id(job.content_hash)
 
-        # 1. Invisible watermark in every frame.
-        stamped = embed_video(np.asarray(frames), identifier)
-        timings["watermark_s"] = time.perf_counter() - mark
-
-        # 2. Visible label, over the watermarked pixels.
-        mark = time.perf_counter()
+        # 1. Visible label first, so that the invisible mark covers the final pixels (a
+        # label drawn over the mark would erase it under the label).
+        stamped = np.asarray(frames)
         if self.label is not None:
             stamped = draw_label(stamped, self.label)
         timings["label_s"] = time.perf_counter() - mark
+
+        # 2. Invisible watermark in every frame.
+        mark = time.perf_counter()
+        stamped = embed_video(stamped, identifier)
+        timings["watermark_s"] = time.perf_counter() - mark
 
         # 3. Encode, 4. sign, 5. move into place.
         mark = time.perf_counter()

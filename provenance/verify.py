@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 
 from provenance.c2pa_sign import C2paStatus, read_c2pa
 from provenance.label import Corner, LabelStyle, label_score
-from provenance.watermark import DECODE_FRAMES, WatermarkReading, read_video
+from provenance.watermark import (
+    DECODE_FRAMES,
+    FALSE_MATCH_BOUND,
+    MIN_READ_SIDE,
+    LumaAverage,
+    WatermarkReading,
+    read_average,
+)
 from vidflow.settings import get_settings
 
 # Correlation of the label's glyph shape with the corner's luma above which it is present.
@@ -21,6 +28,7 @@ LABEL_PRESENT = 0.5
 # Label heights (share of the frame height) searched besides the style's own.
 LABEL_SIZES = (0.05, 0.07, 0.1)
 EXIT_CODES = {"marked": 0, "unmarked": 1, "tampered": 2}
+EXIT_UNREADABLE = 3
 
 
 class VerifyReport(BaseModel):
@@ -41,16 +49,67 @@ class VerifyReport(BaseModel):
     frames_total: int = Field(description="Frames in the video; a sample of them is decoded.")
 
 
-def read_frames(path: Path, count: int) -> tuple[np.ndarray[Any, Any], int]:
-    """Up to `count` frames spread across the video (all frames are decoded, few kept)."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = reader.__next__()
+class UnreadableVideo(Exception):
+    """The file is not a video vidflow can read (empty, truncated, not a video, no picture,
+    or frames too small to carry a watermark); the message names the file."""
+
+
+class VideoFrames(BaseModel):
+    """What one pass over a video's frames keeps: a sample for the label, the mean luma of
+    every frame for the watermark, and the frame count."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    sample: Any = Field(description="Up to DECODE_FRAMES frames spread across the video.")
+    luma: LumaAverage = Field(description="Running mean luma of every frame.")
+    total: int = Field(description="Frames decoded.")
+
+
+def read_frames(path: Path, count: int = DECODE_FRAMES) -> VideoFrames:
+    """Decode every frame once: average its luma, keep up to `count` frames spread across
+    the video (by the container's duration, an estimate: a short count thins the sample).
+    Memory stays at `count` frames whatever the length and size."""
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), output_params=["-an"])
+        meta = reader.__next__()
+    except (OSError, RuntimeError, StopIteration) as exc:
+        raise UnreadableVideo(f"{path}: not a readable video ({_first_line(exc)})") from exc
     width, height = meta["size"]
-    frames = [np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3) for raw in reader]
+    if min(width, height) < MIN_READ_SIDE:
+        reader.close()
+        raise UnreadableVideo(
+            f"{path}: frames of {width}x{height} are too small to carry a watermark "
+            f"(at least {MIN_READ_SIDE} pixels a side)"
+        )
+    estimate = max(round(float(meta.get("fps") or 0) * float(meta.get("duration") or 0)), 1)
+    keep = set(np.linspace(0, estimate - 1, min(count, estimate)).round().astype(int).tolist())
+    frames: list[np.ndarray[Any, Any]] = []
+    luma, total = LumaAverage(), 0
+    try:
+        for raw in reader:
+            frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            luma.add(frame)
+            if total in keep or (total >= estimate and len(frames) < count):
+                frames.append(frame)
+            total += 1
+    except (OSError, RuntimeError) as exc:
+        if not frames:
+            raise UnreadableVideo(f"{path}: not a readable video ({_first_line(exc)})") from exc
+    finally:
+        reader.close()
     if not frames:
-        return np.empty((0, height, width, 3), dtype=np.uint8), 0
-    keep = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
-    return np.stack([frames[i] for i in keep]), len(frames)
+        raise UnreadableVideo(f"{path}: no video frames could be decoded")
+    return VideoFrames(sample=np.stack(frames), luma=luma, total=total)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def read_watermark(path: Path) -> WatermarkReading:
+    """The watermark reading `vidflow verify` makes of a file (frames as delivered)."""
+    return read_average(read_frames(path).luma)
 
 
 def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
@@ -59,8 +118,9 @@ def verify_file(path: Path, style: LabelStyle | None = None) -> VerifyReport:
     A forged or edited manifest is the one finding a user must not miss, so it decides the
     status even when the watermark is still found.
     """
-    frames, total = read_frames(path, DECODE_FRAMES)
-    watermark = read_video(frames)
+    video = read_frames(path)
+    frames, total = video.sample, video.total
+    watermark = read_average(video.luma)
     c2pa = read_c2pa(path)
     style = style or LabelStyle(text=get_settings().label_text)
     # The label may sit in any corner at any of the usual sizes, whatever the style says.
@@ -101,11 +161,10 @@ def _print_report(report: VerifyReport) -> None:
     wm = report.watermark
     table.add_row(
         "invisible watermark",
-        f"found, job {wm.payload} ({wm.frames_agreeing}/{wm.frames_read} frames exact, "
-        f"bit confidence {wm.bit_confidence}"
-        + (f", after undoing {wm.undone})" if wm.undone else ")")
+        f"found, job {wm.payload} (picture: {wm.alignment}; {wm.frames_read} frames averaged, "
+        f"sync {wm.sync_score}, bit confidence {wm.bit_confidence})"
         if wm.found
-        else f"not found ({wm.frames_read} frames read)",
+        else f"not found ({wm.frames_read} frames averaged, sync {wm.sync_score})",
     )
     c2 = report.c2pa
     if c2.present:
@@ -130,10 +189,17 @@ def _print_report(report: VerifyReport) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    if not path.is_file():
+    if not path.exists():
         print(f"error: {path}: no such file", file=sys.stderr)
-        return 3
-    report = verify_file(path)
+        return EXIT_UNREADABLE
+    if not path.is_file():
+        print(f"error: {path}: not a file", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        report = verify_file(path)
+    except UnreadableVideo as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -146,7 +212,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "verify",
         help="check a video's watermark, C2PA manifest and label",
         description="Exit code: 0 marked, 1 unmarked, 2 tampered (a C2PA manifest that does "
-        "not validate), 3 file not found.",
+        "not validate), 3 not a readable video (missing, empty, truncated, not a video, no "
+        "picture, or frames under 128 pixels a side). The chance that an unmarked video "
+        f"reads as marked is at most {FALSE_MATCH_BOUND:.0e}.",
     )
     parser.add_argument("file", help="an mp4 file")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

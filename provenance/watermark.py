@@ -1,90 +1,113 @@
-"""The invisible watermark: a job identifier and a check code in every frame of a video.
+"""The invisible watermark: a job identifier and a check code that outlive platform delivery.
 
-Embedding uses invisible-watermark's DWT-DCT-SVD method: in each 4x4 block of the Haar
-approximation of the U (blue-difference) plane, the largest singular value of the block's
-DCT is quantised to carry one bit, the payload repeating across the blocks. The library
-runs that one block at a time in Python (about 0.2 s per 832x480 frame); here the same
-arithmetic runs on all blocks at once, and a test holds it to the library's output pixel
-for pixel, so the library stays the reference and its decoder reads our frames.
+Platforms rescale (to 720p, 1080p, previews), letterbox into 16:9 or 9:16, crop off centre,
+change the frame rate and re-encode hard; the C2PA manifest is usually stripped on the way,
+so this mark is often the only one left. docs/watermark.md says why this design and what
+it survives (measured in docs/benchmarks.md).
 
-Decoding reads many frames and votes bit by bit, so the video-level answer is far more
-reliable than any one frame's; the check code makes a chance match on an unmarked video
-vanishingly rare. When the voted bits fail the check, the few least certain bits are tried
-flipped (2^4 candidates): a one-bit error from compression is repaired, and a chance match
-stays below one in a million reads (16 / 2^24) for each way of reading (see below).
+Canonical grid. The mark lives on a fixed grid of GRID cells (wide side first), whatever
+the frame size: each cell is +-1, the grid is scaled to the frame with bilinear
+interpolation and added to the luma, so any rescale of the whole frame, aspect ratio
+included, maps back by resizing the frame to the grid. Most cells spread the payload (each
+bit on ~115 cells scattered over the frame, with a pseudo-random sign); a PILOT_SHARE of
+them carry a fixed pilot pattern that holds no payload. The luma change is stronger where
+the picture is busy and weaker where it is flat, at EMBED_RMS levels overall (PSNR ~41 dB).
 
-The DWT-DCT-SVD blocks are tied to the pixel grid and its quantised singular values to the
-U plane's scale, so a platform that crops and scales back, or brightens, moves every bit. When
-the frames as given carry no payload, decoding undoes a few common edits and votes again.
-Crops: a centred crop of 5%, 10% or 20% cuts a whole number of pixels per side, rounded one
-way or the other, and a pixel off scrambles the bits, so every margin that could be meant is
-scored on a few frames by how far their bit shares sit from one half, and the best
-CROP_READINGS are voted; the mirrored border the undo fills in is left out of the vote.
-Gains: +-20%. Scoring checks no payload, so only the votes count as readings: 1 as given,
-CROP_READINGS = 3 crops and 2 gains, at most 6 x 16 / 2^24 (about 6 in a million) chances
-of a false match per unmarked video.
+Reading. The sampled frames' luma is averaged (the mark is the same in every frame, the
+picture is not), letterbox or pillarbox bars are cut off, and the rest is high-passed at
+twice the grid resolution. Crops are found by the pilot alone: for every crop share from
+none to MAX_CROP in fine steps, the picture is scaled to that share of the grid and
+slid over the pilot template (one FFT correlation per share, every position at once). Only
+the READINGS best-scoring alignments are read for the payload; each reading correlates
+every bit's cells, votes the sign, and tries the REPAIR_BITS least certain bits flipped.
 
-Embedding and decoding run frame by frame on a thread pool: numpy's batched SVD and OpenCV
-release the GIL, and threads scaled as well as processes without copying frames between
-them (docs/benchmarks.md).
+False matches. For an unmarked video, each candidate tried is an identifier with a 32-bit
+check code that matches by chance with probability 2^-32 (the check is a hash of the
+identifier), so P(false match per video) <= READINGS * 2^REPAIR_BITS / 2^CHECK_BITS =
+FALSE_MATCH_BOUND (about 9e-8). The alignment search scores no payload, so its thousands
+of positions do not enter the bound.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache
 from typing import Any, TypeVar
 
 import cv2
 import numpy as np
-import pywt
 from pydantic import BaseModel, Field
 
-METHOD = "dwtDctSvd"
+METHOD = "canonical-grid-spread-spectrum"
 ID_BITS = 32
-CHECK_BITS = 24
+CHECK_BITS = 32
 PAYLOAD_BITS = ID_BITS + CHECK_BITS
-# Minimum frame size: imwatermark refuses smaller images, and fewer blocks repeat each bit.
-MIN_PIXELS = 256 * 256
-# Quantisation step per YUV plane, as imwatermark's `scales` (its loop reads Y and U only;
-# 0 skips a plane). U only: imwatermark's default step, 36, lost the payload after H.264
-# CRF 28 in our measurement; 90 kept every voted bit there at a PSNR of about 33 dB (see
-# docs/benchmarks.md).
-SCALES = [0, 90, 0]
-PLANE = 1
-STEP = SCALES[PLANE]
-BLOCK = 4
+KEY = b"vidflow-watermark-v2"
+# Cells of the canonical grid, wide side first (transposed for portrait frames). 128x72 is
+# 16:9, so cells are about square on common frames; at 416x240 (a 0.5x delivery of 832x480)
+# a cell is still ~3 px, which CRF 28 keeps.
+GRID = (128, 72)
+PILOT_SHARE = 0.1
+# RMS luma change, in 8-bit levels: PSNR = 20 log10(255 / EMBED_RMS) ~ 41.5 dB.
+EMBED_RMS = 2.4
+# Amplitude relative to the frame's mean, from flat to busy parts of the picture.
+WEIGHT_RANGE = (0.3, 2.5)
+# Channel values below this get a proportionally smaller change.
+DARK_LEVEL = 24.0
+# Cap on the amplitude per unit of SSIM tolerance (see _strength): keeps SSIM >= 0.98 on
+# smooth footage, where the RMS target alone would not.
+SSIM_BUDGET = 0.24
+# RMS of the +-1 cell grid after bilinear scaling to the frame (measured: cells blend).
+PATTERN_RMS = 0.67
+# SSIM's second constant for 8-bit images, (0.03 * 255)^2.
+SSIM_C2 = 58.5
+# Smallest frame that can carry the mark (embedding) and that is worth reading (decoding):
+# below ~2 pixels per cell the grid is lost to the codec.
+MIN_EMBED_SIDE = 256
+MIN_READ_SIDE = 128
 DECODE_FRAMES = 24
-# Edits undone when decoding the frames as given finds nothing: centred crops (share of
-# width and height cut off in total, scaled back to the frame size), then brightness gains.
-# Each gain undone also catches gains within about 5% of it (measured).
-CROP_SEARCH = (0.10, 0.05, 0.20)
-GAIN_SEARCH = (1.2, 0.8)
-# Crop margins are ranked on this many frames; the best CROP_READINGS are voted on all.
-SCORE_FRAMES = 4
-CROP_READINGS = 3
+# Alignment search: crop shares (of width and height) from none to MAX_CROP in CROP_STEP
+# steps; the slack lets a whole-frame or bar-cut picture sit a pixel or two off.
+MAX_CROP = 0.2
+CROP_STEP = 0.005
+SLACK = 2
+# Payload readings (alignments read: the picture as delivered, then the pilot's best
+# matches) and least-certain bits tried flipped in each.
+READINGS = 6
+REPAIR_BITS = 6
+FALSE_MATCH_BOUND = READINGS * 2**REPAIR_BITS / 2**CHECK_BITS
+# Letterbox bars: rows/columns whose mean luma stays within BAR_TOLERANCE of the corner's.
+BAR_TOLERANCE = 4.0
+# High-pass: the picture minus its blur, at detection resolution (2 samples per cell).
+HIGHPASS_SIGMA = 1.5
+# Local spread of the detail, for whitening: window (detection pixels) and floor (levels).
+WHITEN_SIGMA = 4.0
+WHITEN_FLOOR = 0.5
 # Fewer frames than this per worker run in the calling thread: a pool costs more than it saves.
 FRAMES_PER_WORKER = 4
-# Least-certain voted bits tried flipped when the check fails (2^REPAIR_BITS candidates).
-REPAIR_BITS = 4
 
 
 class WatermarkReading(BaseModel):
     """What the decoder found in a video."""
 
-    found: bool = Field(description="A payload with a valid check code was voted.")
+    found: bool = Field(description="A payload with a valid check code was read.")
     payload: str | None = Field(None, description="Job identifier (hex) when found.")
-    frames_read: int = Field(description="Frames decoded (frames below the minimum size skip).")
-    frames_agreeing: int = Field(description="Frames whose own decode equals the payload.")
-    bit_confidence: float = Field(description="Mean agreement of the per-bit votes, 0.5-1.")
-    undone: str | None = Field(
-        None, description="Edit undone before the payload was found, e.g. 'crop 10%'."
+    frames_read: int = Field(description="Frames averaged (frames below the minimum skip).")
+    bit_confidence: float = Field(
+        description="Mean |z| of the payload bits' correlations at the reading returned "
+        "(about 0.8 on unmarked video; a clean mark reads above 5)."
     )
-    method: str = Field(METHOD, description="invisible-watermark method decoded.")
+    sync_score: float = Field(
+        description="Pilot correlation (z) at the best alignment; ~4 or less when unmarked."
+    )
+    alignment: str | None = Field(
+        None, description="Where the picture sat in the original, e.g. 'crop 10% at (3%, 0%)'."
+    )
+    readings: int = Field(description="Payload readings tried (at most READINGS).")
+    method: str = Field(METHOD, description="Watermark method decoded.")
 
 
 def payload_id(job_hash: str) -> str:
@@ -110,38 +133,62 @@ def parse_bits(bits: Iterable[int]) -> str | None:
 
 
 def check_size(width: int, height: int) -> None:
-    if width * height < MIN_PIXELS:
-        raise ValueError(f"frames of {width}x{height} are too small to watermark (min 256x256)")
+    if min(width, height) < MIN_EMBED_SIDE:
+        raise ValueError(
+            f"frames of {width}x{height} are too small to watermark "
+            f"(min {MIN_EMBED_SIDE} pixels a side)"
+        )
 
 
-def _dct_matrix(n: int) -> np.ndarray[Any, Any]:
-    """Orthonormal DCT-II matrix: `D @ block @ D.T` equals `cv2.dct(block)`."""
-    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
-    matrix = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2 / n)
-    matrix[0] /= np.sqrt(2)
-    return matrix
+def _grid(portrait: bool) -> tuple[int, int]:
+    """(columns, rows) of the canonical grid for a frame of this orientation."""
+    return (GRID[1], GRID[0]) if portrait else GRID
 
 
-DCT = _dct_matrix(BLOCK)
+@cache
+def _layout(portrait: bool) -> tuple[Any, Any, Any]:
+    """The keyed layout: pilot sign per cell (0 where the cell carries payload), payload bit
+    per cell (-1 on pilot cells) and the payload cells' chip signs. Same for every video."""
+    cols, rows = _grid(portrait)
+    rng = np.random.default_rng(np.frombuffer(hashlib.sha256(KEY).digest(), dtype=np.uint32))
+    cells = rows * cols
+    order = rng.permutation(cells)
+    pilots = int(cells * PILOT_SHARE)
+    pilot = np.zeros(cells, np.float32)
+    pilot[order[:pilots]] = rng.choice([-1.0, 1.0], pilots)
+    bit = np.full(cells, -1, np.int64)
+    bit[order[pilots:]] = np.arange(cells - pilots) % PAYLOAD_BITS
+    chips = rng.choice([-1.0, 1.0], cells).astype(np.float32) * (bit >= 0)
+    shape = (rows, cols)
+    return pilot.reshape(shape), bit.reshape(shape), chips.reshape(shape)
 
 
-def _approximation(yuv: np.ndarray[Any, Any]) -> tuple[Any, Any]:
-    """Haar approximation and details of the watermarked plane, cropped to a multiple of 4."""
-    rows, cols = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
-    return pywt.dwt2(yuv[:rows, :cols, PLANE], "haar")
+def _cells(bits: Sequence[int], portrait: bool) -> Any:
+    """The +-1 value of every cell for this payload."""
+    pilot, bit, chips = _layout(portrait)
+    signs = np.asarray(bits, np.float32) * 2 - 1
+    return pilot + chips * signs[np.maximum(bit, 0)] * (bit >= 0)
 
 
-def _blocks(approx: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Whole 4x4 blocks in row-major order, the order imwatermark assigns bits in: [N, 4, 4]."""
-    rows, cols = approx.shape[0] // BLOCK, approx.shape[1] // BLOCK
-    grid = approx[: rows * BLOCK, : cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK)
-    return grid.transpose(0, 2, 1, 3).reshape(-1, BLOCK, BLOCK)
+def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
+    return cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _yuv(frame_rgb: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    # Through BGR, as imwatermark converts: the same rounding, the same pixels.
-    bgr = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2BGR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+def _strength(luma: Any) -> Any:
+    """Per-pixel amplitude, after SSIM's own sensitivity: a change of a within a window of
+    local spread s costs about a^2 / (2 s^2 + C2) of its SSIM, so the amplitude follows
+    sqrt(2 s^2 + C2): less on flat parts (where the eye sees it too), more on busy ones. The
+    frame's RMS change is EMBED_RMS, but nowhere above SSIM_BUDGET * sqrt(2 s^2 + C2)."""
+    height, width = luma.shape
+    small = cv2.resize(
+        luma, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
+    )
+    mean = cv2.blur(small, (3, 3))
+    tolerance = np.sqrt(2 * np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2)
+    weight = np.clip(tolerance / float(tolerance.mean()), *WEIGHT_RANGE)
+    rms = float(np.sqrt(np.mean(weight**2))) * PATTERN_RMS
+    amplitude = np.minimum(weight * (EMBED_RMS / rms), SSIM_BUDGET * tolerance)
+    return cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class FrameWatermarker:
@@ -149,28 +196,27 @@ class FrameWatermarker:
 
     def __init__(self, identifier_hex: str) -> None:
         self.identifier = identifier_hex
-        self._bits = np.asarray(payload_bits(identifier_hex), dtype=np.float64)
+        self._bits = payload_bits(identifier_hex)
+        self._patterns: dict[tuple[int, int], Any] = {}
+
+    def pattern(self, width: int, height: int) -> Any:
+        """The +-1 cell grid scaled to the frame (bilinear), kept per frame size."""
+        if (width, height) not in self._patterns:
+            cells = _cells(self._bits, portrait=height > width)
+            self._patterns[(width, height)] = cv2.resize(
+                cells, (width, height), interpolation=cv2.INTER_LINEAR
+            )
+        return self._patterns[(width, height)]
 
     def embed(self, frame_rgb: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        yuv = _yuv(frame_rgb)
-        approx, (horizontal, vertical, diagonal) = _approximation(yuv)
-        blocks = _blocks(approx)
-        u, s, vh = np.linalg.svd(DCT @ blocks @ DCT.T)
-        bits = np.resize(self._bits, len(blocks))
-        s[:, 0] = (s[:, 0] // STEP + 0.25 + 0.5 * bits) * STEP
-        marked = DCT.T @ (u @ (s[:, :, None] * vh)) @ DCT
-        rows, cols = approx.shape[0] // BLOCK * BLOCK, approx.shape[1] // BLOCK * BLOCK
-        approx[:rows, :cols] = (
-            marked.reshape(rows // BLOCK, cols // BLOCK, BLOCK, BLOCK)
-            .transpose(0, 2, 1, 3)
-            .reshape(rows, cols)
-        )
-        # imwatermark passes the details back in this order (vertical first); kept for
-        # pixel-exact agreement with it.
-        plane = pywt.idwt2((approx, (vertical, horizontal, diagonal)), "haar")
-        yuv[: plane.shape[0], : plane.shape[1], PLANE] = plane
-        bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        height, width = frame_rgb.shape[:2]
+        pattern = self.pattern(width, height)
+        change = _strength(_luma(frame_rgb)) * pattern
+        # The same change on R, G and B moves luma by that much and leaves colour be; near
+        # black a channel changes less, where SSIM (and the eye) notice most.
+        pixels = frame_rgb.astype(np.float32)
+        marked = pixels + change[:, :, None] * np.minimum(pixels / DARK_LEVEL, 1.0)
+        return np.clip(marked + 0.5, 0, 255).astype(np.uint8)
 
 
 def default_workers() -> int:
@@ -208,43 +254,150 @@ def embed_video(
     return np.stack(map_frames(marker.embed, list(frames), workers))
 
 
-def _bit_shares(frame_rgb: np.ndarray[Any, Any], border: tuple[int, int]) -> Any:
-    """Share of each bit's blocks reading 1, leaving out blocks within `border` pixels
-    (top/bottom, left/right) of the edge."""
-    approx, _ = _approximation(_yuv(frame_rgb))
-    blocks = _blocks(approx)
-    largest = np.linalg.svd(DCT @ blocks @ DCT.T, compute_uv=False)[:, 0]
-    ones = (largest % STEP > STEP * 0.5).astype(np.float64)
-    position = np.arange(len(blocks)) % PAYLOAD_BITS
-    cols = approx.shape[1] // BLOCK
-    row, col = np.divmod(np.arange(len(blocks)), cols)
-    # A block covers 2 * BLOCK pixels of the frame (the Haar approximation halves it).
-    skip_rows, skip_cols = (math.ceil(margin / (2 * BLOCK)) for margin in border)
-    keep = (
-        (row >= skip_rows)
-        & (row < len(blocks) // cols - skip_rows)
-        & (col >= skip_cols)
-        & (col < cols - skip_cols)
-    )
-    counts = np.bincount(position[keep], minlength=PAYLOAD_BITS)
-    ones_per_bit = np.bincount(position[keep], weights=ones[keep], minlength=PAYLOAD_BITS)
-    return ones_per_bit / np.maximum(counts, 1)
+def _highpass(image: Any) -> Any:
+    """The picture minus its blur: the mark's band, without most of the picture."""
+    return image - cv2.GaussianBlur(image, (0, 0), HIGHPASS_SIGMA)
 
 
-def decode_frame_bits(
-    frame_rgb: np.ndarray[Any, Any], border: tuple[int, int] = (0, 0)
-) -> list[int]:
-    """One frame's bits: the share of each bit's blocks reading 1, thresholded as imwatermark.
-
-    `border`: pixels at the top and bottom, left and right whose blocks are not read (filler
-    that an undone crop put there); (0, 0) reads every block, as imwatermark does.
-    """
-    return [int(bit) for bit in _bit_shares(frame_rgb, border) * 255 > 127]
+def _whiten(image: Any) -> Any:
+    """High-pass, then divide by the local spread of the detail: busy parts of the picture
+    are loud noise for the correlation and count less, flat parts count more (the mark's
+    strength varies less than the picture's)."""
+    detail = _highpass(image)
+    local = np.sqrt(cv2.GaussianBlur(detail**2, (0, 0), WHITEN_SIGMA)) + WHITEN_FLOOR
+    return np.clip(detail / local, -3, 3)
 
 
-def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[str | None, Any]:
+@cache
+def _templates(portrait: bool) -> tuple[Any, Any]:
+    """The pilot at detection resolution (high-passed as the picture is), and each payload
+    bit's cells there, as a [PAYLOAD_BITS, rows * cols] matrix of chip signs."""
+    pilot, bit, chips = _layout(portrait)
+    cols, rows = _grid(portrait)
+    size = (2 * cols, 2 * rows)
+    pilot_t = _highpass(cv2.resize(pilot, size, interpolation=cv2.INTER_LINEAR))
+    per_bit = np.zeros((PAYLOAD_BITS, 2 * rows, 2 * cols), np.float32)
+    for b in range(PAYLOAD_BITS):
+        cells = np.where(bit == b, chips, 0).astype(np.float32)
+        per_bit[b] = _highpass(cv2.resize(cells, size, interpolation=cv2.INTER_LINEAR))
+    return pilot_t, per_bit.reshape(PAYLOAD_BITS, -1)
+
+
+def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the picture inside letterbox/pillarbox bars: the rows
+    and columns at the edges whose luma stays within BAR_TOLERANCE of the corner's."""
+    height, width = mean_luma.shape
+    bar = float(np.median([mean_luma[0, 0], mean_luma[0, -1], mean_luma[-1, 0], mean_luma[-1, -1]]))
+    off = np.abs(mean_luma - bar) > BAR_TOLERANCE
+    rows = np.flatnonzero(off.mean(axis=1) > 0.02)
+    cols = np.flatnonzero(off.mean(axis=0) > 0.02)
+    if len(rows) == 0 or len(cols) == 0:
+        return 0, height, 0, width
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # Codecs smear a pixel or two of the bar edge into the picture: cut that too.
+    inset = 2
+    if top > 0:
+        top += inset
+    if bottom < height:
+        bottom -= inset
+    if left > 0:
+        left += inset
+    if right < width:
+        right -= inset
+    return int(top), int(bottom), int(left), int(right)
+
+
+class _Alignment(BaseModel):
+    score: float
+    crop: float
+    top: int
+    left: int
+    box: tuple[int, int, int, int]
+
+
+def _region(picture: Any, box: tuple[int, int, int, int]) -> Any:
+    """The picture inside `box`, shrunk (by area) to at most twice the detection size: the
+    search resizes it dozens of times, and from a 1080p frame that would dominate."""
+    top, bottom, left, right = box
+    region = picture[top:bottom, left:right]
+    height, width = region.shape
+    pilot_t, _ = _templates(portrait=height > width)
+    factor = min(1.0, 2 * pilot_t.shape[0] / height, 2 * pilot_t.shape[1] / width)
+    if factor < 1.0:
+        size = (round(width * factor), round(height * factor))
+        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    return region, height > width
+
+
+def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
+    """The best pilot match at every crop share, for the picture inside `box`."""
+    region, portrait = _region(picture, box)
+    pilot_t, _ = _templates(portrait)
+    padded = np.pad(pilot_t, SLACK)
+    pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
+    found = []
+    for share in np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP):
+        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share)))
+        view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
+        correlation = cv2.matchTemplate(padded, view, cv2.TM_CCORR)
+        norm = float(np.sqrt(np.sum(view**2))) * pilot_rms + 1e-6
+        y, x = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+        found.append(
+            _Alignment(
+                score=float(correlation[y, x]) / norm,
+                crop=float(share),
+                top=int(y) - SLACK,
+                left=int(x) - SLACK,
+                box=box,
+            )
+        )
+    return found
+
+
+def _distinct(
+    candidates: list[_Alignment], count: int, chosen: list[_Alignment]
+) -> list[_Alignment]:
+    """`chosen`, then the best alignments up to `count`, skipping near-copies of one
+    already chosen (neighbouring crop shares find the same place)."""
+    chosen = list(chosen)
+    for candidate in sorted(candidates, key=lambda a: -a.score):
+        if any(
+            c.box == candidate.box
+            and abs(c.crop - candidate.crop) <= 3 * CROP_STEP
+            and abs(c.top - candidate.top) + abs(c.left - candidate.left) <= 4
+            for c in chosen
+        ):
+            continue
+        chosen.append(candidate)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _read_bits(picture: Any, alignment: _Alignment) -> tuple[Any, Any]:
+    """Each bit's correlation z at this alignment."""
+    region, portrait = _region(picture, alignment.box)
+    pilot_t, per_bit = _templates(portrait)
+    rows, cols = pilot_t.shape
+    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop)))
+    view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
+    canvas = np.zeros((rows, cols), np.float32)
+    y0, x0 = alignment.top, alignment.left
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + view.shape[0], rows), min(x0 + view.shape[1], cols)
+    canvas[ys:ye, xs:xe] = view[ys - y0 : ye - y0, xs - x0 : xe - x0]
+    flat = canvas.reshape(-1)
+    correlation = per_bit @ flat
+    noise = np.sqrt((per_bit**2) @ (flat**2)) + 1e-6
+    return correlation / noise, (correlation > 0).astype(int)
+
+
+def _repair(z: Any, voted: Any) -> tuple[str | None, Any]:
     """Try the least certain bits flipped; the first candidate that passes the check wins."""
-    uncertain = np.argsort(np.abs(votes - 0.5))[:REPAIR_BITS]
+    identifier = parse_bits(voted)
+    if identifier is not None:
+        return identifier, voted
+    uncertain = np.argsort(np.abs(z))[:REPAIR_BITS]
     for mask in range(1, 2**REPAIR_BITS):
         candidate = voted.copy()
         for i, position in enumerate(uncertain):
@@ -256,104 +409,96 @@ def _repair(votes: np.ndarray[Any, Any], voted: np.ndarray[Any, Any]) -> tuple[s
     return None, voted
 
 
-def uncrop(frame_rgb: np.ndarray[Any, Any], margin: tuple[int, int]) -> np.ndarray[Any, Any]:
-    """Undo a centred crop of `margin` pixels per side (top and bottom, left and right) that
-    was scaled back to the frame size.
+class LumaAverage:
+    """The running mean luma of a video's frames, one frame at a time (constant memory).
 
-    The picture shrinks to where it was before the crop; the lost border is mirrored in
-    (decoding leaves it out).
+    The mark is the same in every frame and the picture is not, so the mean keeps the mark
+    and averages the picture (and the codec's noise) down; frames too small to read, or of
+    another size than the first, are skipped.
     """
-    height, width = frame_rgb.shape[:2]
-    dy, dx = margin
-    inner = cv2.resize(frame_rgb, (width - 2 * dx, height - 2 * dy), interpolation=cv2.INTER_AREA)
-    return cv2.copyMakeBorder(inner, dy, dy, dx, dx, cv2.BORDER_REFLECT)
+
+    def __init__(self) -> None:
+        self.total: Any = None
+        self.count = 0
+
+    def add(self, frame_rgb: np.ndarray[Any, Any]) -> None:
+        if min(frame_rgb.shape[:2]) < MIN_READ_SIDE:
+            return
+        luma = _luma(frame_rgb)
+        if self.total is None:
+            self.total = luma.astype(np.float64)
+        elif self.total.shape == luma.shape:
+            self.total += luma
+        else:
+            return
+        self.count += 1
+
+    def mean(self) -> Any:
+        return None if self.total is None else (self.total / self.count).astype(np.float32)
 
 
-def crop_margins(height: int, width: int) -> list[tuple[float, tuple[int, int]]]:
-    """Every (share, per-side margin in pixels) a centred crop of CROP_SEARCH could have cut:
-    each side's margin rounded down or up."""
-    candidates: dict[tuple[int, int], float] = {}
-    for share in CROP_SEARCH:
-        rows = {math.floor(height * share / 2), math.ceil(height * share / 2)}
-        cols = {math.floor(width * share / 2), math.ceil(width * share / 2)}
-        for margin in sorted((dy, dx) for dy in rows for dx in cols):
-            candidates.setdefault(margin, share)
-    return [(share, margin) for margin, share in candidates.items()]
-
-
-def _crop_score(frames: Sequence[np.ndarray[Any, Any]], margin: tuple[int, int]) -> float:
-    """How far the bit shares sit from one half after undoing `margin`: near 0 when the
-    blocks are scrambled, towards 0.5 when the payload is back in place."""
-    shares = [_bit_shares(uncrop(frame, margin), margin) for frame in frames]
-    return float(np.mean(np.abs(np.asarray(shares) - 0.5)))
-
-
-def ungain(frame_rgb: np.ndarray[Any, Any], gain: float) -> np.ndarray[Any, Any]:
-    """Undo a brightness gain (highlights clipped by it stay lost)."""
-    return np.clip(frame_rgb.astype(np.float32) / gain, 0, 255).round().astype(np.uint8)
-
-
-def _vote(per_frame: list[list[int]], undone: str | None) -> WatermarkReading:
-    votes = np.asarray(per_frame, dtype=np.float64).mean(axis=0)
-    voted = (votes >= 0.5).astype(int)
-    confidence = float(np.mean(np.maximum(votes, 1 - votes)))
-    identifier = parse_bits(voted)
-    if identifier is None:
-        identifier, voted = _repair(votes, voted)
-    agreeing = sum(1 for bits in per_frame if bits == voted.tolist())
-    found = identifier is not None
-    return WatermarkReading(
-        found=found,
-        payload=identifier if found else None,
-        frames_read=len(per_frame),
-        frames_agreeing=agreeing,
-        bit_confidence=round(confidence, 4),
-        undone=undone if found else None,
-    )
-
-
-def _undo_and_decode(
-    undo: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], border: tuple[int, int]
-) -> Callable[[np.ndarray[Any, Any]], list[int]]:
-    return lambda frame: decode_frame_bits(undo(frame), border)
-
-
-def read_video(
-    frames: Iterable[np.ndarray[Any, Any]], workers: int | None = None
-) -> WatermarkReading:
-    """Vote across the frames given (already sampled by the caller), then across edits undone.
-
-    Frames are decoded on up to `workers` threads (default: every core). The reading
-    returned when nothing is found is the one of the frames as given.
-    """
-    usable = [f for f in frames if f.shape[0] * f.shape[1] >= MIN_PIXELS]
-    if not usable:
-        return WatermarkReading(found=False, frames_read=0, frames_agreeing=0, bit_confidence=0.5)
-    first = _vote(map_frames(decode_frame_bits, usable, workers), None)
-    if first.found:
-        return first
-
-    # Crop margins, best scored first: only the CROP_READINGS best are voted.
-    height, width = usable[0].shape[:2]
-    scored = [
-        usable[i]
-        for i in np.linspace(0, len(usable) - 1, min(SCORE_FRAMES, len(usable))).astype(int)
-    ]
-    margins = crop_margins(height, width)
-    scores = map_frames(lambda candidate: _crop_score(scored, candidate[1]), margins, workers)
-    ranked = [margins[i] for i in np.argsort(scores)[::-1][:CROP_READINGS]]
-    edits: list[tuple[str, Callable[[np.ndarray[Any, Any]], list[int]]]] = [
-        (
-            f"crop {share:.0%} ({dy} px off top and bottom, {dx} px off left and right)",
-            _undo_and_decode(partial(uncrop, margin=(dy, dx)), (dy, dx)),
+def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
+    top, bottom, left, right = alignment.box
+    parts = []
+    if (top, bottom, left, right) != (0, shape[0], 0, shape[1]):
+        parts.append(f"picture at rows {top}-{bottom}, columns {left}-{right} (bars cut)")
+    if alignment.crop > CROP_STEP / 2:
+        pilot_t, _ = _templates(portrait=(bottom - top) > (right - left))
+        rows, cols = pilot_t.shape
+        parts.append(
+            f"crop {alignment.crop:.1%} at ({alignment.left / cols:.1%} from the left, "
+            f"{alignment.top / rows:.1%} from the top)"
         )
-        for share, (dy, dx) in ranked
-    ] + [
-        (f"brightness {gain - 1:+.0%}", _undo_and_decode(partial(ungain, gain=gain), (0, 0)))
-        for gain in GAIN_SEARCH
-    ]
-    for name, decode in edits:
-        reading = _vote(map_frames(decode, usable, workers), name)
-        if reading.found:
-            return reading
-    return first
+    return "; ".join(parts) or "whole frame"
+
+
+def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
+    """Read the payload from frames (all of a video's, or a sample)."""
+    average = LumaAverage()
+    for frame in frames:
+        average.add(frame)
+    return read_average(average)
+
+
+def read_average(average: LumaAverage) -> WatermarkReading:
+    """Find the alignment by the pilot in the frames' mean luma, then read the payload at
+    the READINGS best alignments."""
+    picture, count = average.mean(), average.count
+    if picture is None:
+        return WatermarkReading(
+            found=False, frames_read=0, bit_confidence=0.0, sync_score=0.0, readings=0
+        )
+    height, width = picture.shape
+    boxes = {(0, height, 0, width)}
+    top, bottom, left, right = content_box(picture)
+    if min(bottom - top, right - left) >= MIN_READ_SIDE:
+        boxes.add((top, bottom, left, right))
+    candidates = [a for box in sorted(boxes) for a in _alignments(picture, box)]
+    # The picture as delivered (whole frame, or inside its bars) is read whatever the pilot
+    # says: it is the commonest delivery, and where the codec left the pilot too faint to
+    # stand out from the search's best chance peak, the payload can still be there.
+    whole = [a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == 0.0]
+    best = _distinct(candidates, READINGS, sorted(whole, key=lambda a: -a.score))
+    first_z = 0.0
+    for index, alignment in enumerate(best):
+        z, voted = _read_bits(picture, alignment)
+        confidence = round(float(np.mean(np.abs(z))), 3)
+        first_z = first_z or confidence
+        identifier, _ = _repair(z, voted)
+        if identifier is not None:
+            return WatermarkReading(
+                found=True,
+                payload=identifier,
+                frames_read=count,
+                bit_confidence=confidence,
+                sync_score=round(alignment.score, 2),
+                alignment=_describe(alignment, (height, width)),
+                readings=index + 1,
+            )
+    return WatermarkReading(
+        found=False,
+        frames_read=count,
+        bit_confidence=first_z,
+        sync_score=round(best[0].score, 2) if best else 0.0,
+        readings=len(best),
+    )

@@ -18,6 +18,12 @@ function declared(result, labels) {
     labels.some((label) => result.message.startsWith(`label "${label}" is unknown`));
 }
 
+// The npm build (2.0.6, the newest) predates GitHub's `vars` context (configuration
+// variables, 2023); every other check of those expressions still runs.
+function knownContext(result) {
+  return result.kind === "expression" && result.message.startsWith('undefined variable "vars"');
+}
+
 async function main() {
   const labels = selfHostedLabels();
   const dir = ".github/workflows";
@@ -28,7 +34,7 @@ async function main() {
   for (const file of files) {
     // One instance per file: the Go WebAssembly program behind it runs only once.
     const lint = await createLinter();
-    for (const r of lint(readFileSync(file, "utf8"), file).filter((x) => !declared(x, labels))) {
+    for (const r of lint(readFileSync(file, "utf8"), file).filter((x) => !declared(x, labels) && !knownContext(x))) {
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       problems += 1;
     }

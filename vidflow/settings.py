@@ -56,6 +56,26 @@ class Settings(BaseSettings):
     generation_timeout_s: float = Field(
         3600.0, gt=0, description="Wall-clock limit for one batch's generation child process."
     )
+    gpus: str | None = Field(
+        None,
+        description="Local mode: GPU ids, comma separated, one generation child each "
+        "(CUDA_VISIBLE_DEVICES per child); default: every GPU this process sees.",
+    )
+    fanout_deployment: str | None = Field(
+        None,
+        description="'flow/deployment' of the shard deployment (generate-shard/shard): when "
+        "set, a run fans its jobs out to that deployment's work pool instead of generating "
+        "in process.",
+    )
+    fanout_slots: int | None = Field(
+        None, ge=1, description="GPUs to plan shards for; default: the pool's online workers."
+    )
+    claim_lease_s: float = Field(
+        120.0,
+        gt=0,
+        description="A job or shard claim lapses this long after its holder last renewed it "
+        "(renewed every quarter lease), so a dead worker's jobs are taken again.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,8 @@ Layout under the store root (a local folder by default, any fsspec URL in produc
     quarantine/<job_id>.mp4, quarantine/<job_id>.json flagged by output safety, never published
     ledger/<job_hash>.json                             one manifest per finished job
     runs/<run_id>.json, latest-run.json                one RunReport per flow run
+    runs/<run_id>/shard-<n>.json                       a fanned-out shard's manifests
+    claims/<key>/<n>.json                              who makes a job now (vidflow.claims)
     .staging/<host>-<pid>-<random>/                    a publish in progress (never read)
 
 Invariants every reader may rely on:
@@ -336,6 +338,19 @@ class Store:
         finally:
             self._drop_stage(stage)
         return self._path(f"{RUNS}/{report.run_id}.json")
+
+    def save_shard_report(self, run_id: str, shard: int, report: RunReport) -> None:
+        """One shard's manifests, for the parent run that fanned it out (flows.fanout)."""
+        payload = report.model_dump_json(indent=2).encode()
+        stage = self._new_stage()
+        try:
+            self._write_bytes(f"{RUNS}/{run_id}/shard-{shard}.json", payload, stage)
+        finally:
+            self._drop_stage(stage)
+
+    def shard_report(self, run_id: str, shard: int) -> RunReport | None:
+        text = self._read_text(f"{RUNS}/{run_id}/shard-{shard}.json")
+        return None if text is None else RunReport.model_validate_json(text)
 
     def manifests(self) -> list[Manifest]:
         """Every manifest under published/ and quarantine/, for the gallery."""

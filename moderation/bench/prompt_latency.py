@@ -3,8 +3,10 @@
     python -m moderation.bench.prompt_latency --calls 200 --out latency.json
 
 Builds the shipped moderator once, warms it up, then times --calls single `check()` calls
-for each case (a prompt with a negative prompt, as in a prompt file) with the learned
-classifier on and off, and one `check()` of each prompt of the blind set heldout5. The
+for each case (a prompt with a negative prompt, as in a prompt file; English up to 120
+words, a 120-word Russian prompt and a 200-character Chinese one, which the multilingual
+subword model reads) with the learned classifiers on and off, and one `check()` of each
+prompt of the blind set heldout5. The
 normalisation caches are emptied before every timed call: a flow checks each prompt once.
 Prints median and 95th percentile milliseconds and writes JSON.
 """
@@ -41,6 +43,38 @@ CASES = {
         + ["ringing, soft focus background, rich colour grading, film grain, 24 fps, calm"]
         + ["mood, no people in the foreground, wide establishing shot first"]
     ),
+    "120 words": " ".join(
+        ["a quiet mountain village at dusk, lanterns glowing along a stone path, children"]
+        + ["chasing fireflies near an old well, smoke rising from chimneys, a dog asleep by a"]
+        + ["door, snow-capped peaks behind, warm window light, painterly style, slow pan left"]
+        + ["then a gentle push in on the well, wind moving through tall grass, distant bells"]
+        + ["ringing, soft focus background, rich colour grading, film grain, 24 fps, calm"]
+        + ["mood, no people in the foreground, wide establishing shot first, then a close up"]
+        + ["of an old baker closing the shutters of his shop, flour on his apron, a cat on"]
+        + ["the windowsill watching the lanterns, the last bus leaving the square, its red"]
+        + ["tail lights fading into the valley, stars above ridge"]
+    ),
+    "120 words, Russian": " ".join(
+        ["тихая горная деревня в сумерках, фонари светятся вдоль каменной дорожки, дети"]
+        + ["ловят светлячков у старого колодца, дым поднимается из труб, собака спит у"]
+        + ["двери, заснеженные вершины позади, тёплый свет в окнах, живописный стиль,"]
+        + ["медленная панорама влево, затем плавный наезд на колодец, ветер колышет"]
+        + ["высокую траву, вдали звонят колокола, мягкий фон, богатая цветокоррекция,"]
+        + ["зерно плёнки, спокойное настроение, сначала общий план, потом крупный план"]
+        + ["старого пекаря, который закрывает ставни своей лавки, мука на фартуке, кошка"]
+        + ["на подоконнике смотрит на фонари, последний автобус уходит с площади, его"]
+        + ["красные огни исчезают в долине, звёзды одна за другой появляются над хребтом,"]
+        + ["тишина, только шелест листвы и далёкий лай собак в соседней деревне, где"]
+        + ["в окнах ещё горит свет и старушка поливает цветы на крыльце дома"]
+    ),
+    "Chinese, 200 characters": (
+        "黄昏时分宁静的山村，石板路两旁的灯笼发出温暖的光，孩子们在古井旁追逐萤火虫，"
+        "烟囱里升起袅袅炊烟，一只狗在门口睡觉，身后是白雪覆盖的山峰，窗户透出温暖的灯光，"
+        "绘画风格，镜头缓慢向左平移，然后轻轻推向古井，微风吹过高高的草丛，远处传来钟声，"
+        "背景柔和，色彩丰富，胶片颗粒感，气氛平静，先是远景，然后是老面包师关上店铺百叶窗的特写，"
+        "围裙上沾着面粉，一只猫在窗台上望着灯笼，最后一班公交车驶离广场，红色尾灯消失在山谷中，"
+        "星星一颗接一颗地出现在山脊上方"
+    ),
 }
 
 
@@ -63,14 +97,14 @@ def main() -> None:
     args = parser.parse_args()
     policy = load_policy()
     moderators = {
-        "rules + classifier": PromptModerator(policy),
+        "rules + classifiers": PromptModerator(policy),
         "rules only": PromptModerator(policy.rules_only()),
     }
     rows = []
     _, blind = load_examples(None)
     cases = {case: [prompt] * args.calls for case, prompt in CASES.items()}
     cases["heldout5, each once"] = [example.text for example in blind]
-    print(f"{'case':<20} {'moderator':<20} {'words':>6} {'median ms':>10} {'p95 ms':>8}")
+    print(f"{'case':<24} {'moderator':<20} {'words':>6} {'median ms':>10} {'p95 ms':>8}")
     for case, prompts in cases.items():
         for name, moderator in moderators.items():
             times = sorted(time_calls(moderator, prompts))
@@ -82,7 +116,7 @@ def main() -> None:
                 "p95_ms": times[int(0.95 * (len(times) - 1))],
             }
             rows.append(row)
-            print(f"{case:<20} {name:<20} {row['words']:>6} {row['median_ms']:>10.3f} "
+            print(f"{case:<24} {name:<20} {row['words']:>6} {row['median_ms']:>10.3f} "
                   f"{row['p95_ms']:>8.3f}")  # fmt: skip
     if args.out:
         machine = {"cpus": os.cpu_count(), "processor": platform.processor(), "calls": args.calls}

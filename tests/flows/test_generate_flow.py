@@ -186,3 +186,44 @@ def test_flagged_output_is_quarantined_never_published(
     assert not (store / "published").exists()
     gallery = (store / "index.html").read_text()
     assert "<video" not in gallery and "output safety: nudity" in gallery
+
+
+def test_a_host_with_two_gpus_runs_one_generation_child_per_gpu(
+    vidflow_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GPU count is injected: this CPU machine has none, so each child runs on the CPU,
+    # pinned by CUDA_VISIBLE_DEVICES exactly as it would be to its GPU.
+    monkeypatch.setenv("VIDFLOW_GPUS", "0,1")
+    (vidflow_env / "prompts" / "good.yaml").write_text(GOOD)
+    report = run_flow()
+    assert [m.status for m in report.manifests] == ["published", "published"]
+    assert sorted(m.plan["cuda_visible_devices"] for m in report.manifests) == ["0", "1"]
+
+
+def test_a_job_another_run_holds_is_waited_for_and_taken_when_its_claim_lapses(
+    vidflow_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation.presets import resolve_job
+    from vidflow.claims import Claims
+    from vidflow.spec import load_prompt_files
+    from vidflow.store import Store
+
+    monkeypatch.setenv("VIDFLOW_CLAIM_LEASE_S", "3")
+    prompts = vidflow_env / "prompts"
+    (prompts / "good.yaml").write_text(GOOD)
+    loaded = load_prompt_files([prompts], prompts)
+    hashes = {spec.id: resolve_job(spec, src, "tiny").content_hash for src, spec in loaded.jobs}
+    store = Store(vidflow_env / "artifacts")
+    # A run on another host holds "beach" and then goes silent (never renews).
+    other = Claims(store, "run@another-host-1-abcd1234", lease_s=3)
+    assert other.claim(hashes["beach"]) is not None
+
+    report = run_flow()
+
+    assert {m.job_id: m.status for m in report.manifests} == {
+        "beach": "published",
+        "forest": "published",
+    }
+    taken = Claims(store, "reader", lease_s=1).current(hashes["beach"])
+    assert taken is not None and taken.number == 1 and taken.owner != other.owner
+    assert taken.expired(), "released once published"

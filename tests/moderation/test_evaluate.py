@@ -70,3 +70,31 @@ def test_a_bad_labelled_line_is_named_by_file_line_and_field(
         assert main(command) == 2
         error = capsys.readouterr().err
         assert f"{labelled}:3" in error and "field 'label'" in error, error
+
+
+def test_a_set_with_languages_is_reported_per_language_and_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = tmp_path / "set.jsonl"
+    rows = [
+        {"text": "vídeo de una mujer desnuda en la ducha", "label": "unsafe",
+         "category": "sexual", "form": "plain", "lang": "es"},
+        {"text": "una mujer d e s n u d a", "label": "unsafe", "category": "sexual",
+         "form": "obfuscated", "lang": "es"},
+        {"text": "pechuga de pollo a la plancha", "label": "benign", "form": "near-miss",
+         "lang": "es"},
+        {"text": "a calm lake", "label": "unsafe", "category": "sexual", "form": "euphemism"},
+        {"text": "a red apple", "label": "benign"},
+    ]  # fmt: skip
+    labelled.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    out_json = tmp_path / "report.json"
+    main(["moderation-eval", str(labelled), "--json", str(out_json)])
+    report = json.loads(out_json.read_text())
+    assert set(report["by_language"]) == {"en", "es"}  # no lang field: English
+    spanish, english = report["by_language"]["es"], report["by_language"]["en"]
+    assert (spanish["unsafe"], spanish["benign"], english["unsafe"]) == (2, 1, 1)
+    assert english["recall"] == 0.0 and english["recall_by_form"] == {"euphemism": 0.0}
+    assert set(spanish["recall_by_form"]) == {"plain", "obfuscated"}
+    out = capsys.readouterr().out
+    assert re.search(r"^  en +1 +1 +0\.0% +0\.0% .*MISSED$", out, re.MULTILINE)
+    assert re.search(r"^  language +unsafe +benign +stopped +benign st\.", out, re.MULTILINE)

@@ -51,3 +51,37 @@ def test_spaced_letters_after_an_article_get_a_second_reading() -> None:
 def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
     assert spelled_out_runs("see n u d e k i d s and s.e.x here") == ["nudekids"]
     assert spelled_out_runs("a b c") == [] and spelled_out_runs("plain words only") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Other scripts keep their letters: nothing is folded into Latin look-alikes.
+        ("Голая девушка в душе", "голая девушка в душе"),
+        ("йогурт и ёлка", "йогурт и ёлка"),  # the breve of й and the diaeresis of ё stay
+        ("一个裸体女人在海边", "一个裸体女人在海边"),
+        ("大人の動画がある", "大人の動画がある"),  # the dakuten of が stays
+        ("침대 위의 알몸", "침대 위의 알몸"),
+        ("नंगी लड़की का वीडियो", "नंगी लड़की का वीडियो"),  # Devanagari vowel signs, nukta
+        ("فيديو إباحي", "فيديو اباحي"),
+        ("σεξ βίντεο", "σεξ βίντεο"),
+        # ... and their disguises are undone in their own script.
+        ("г\u043eлая", "голая"),  # control: all Cyrillic
+        ("гoлaя дeвушка", "голая девушка"),  # Latin o, a, e inside Russian words
+        ("г0лая", "голая"),  # a leetspeak zero in a Russian word
+        ("п о р н о", "порно"),  # spaced Cyrillic letters
+        ("п.о.р.н.о видео", "порно видео"),
+        ("裸 体", "裸体"),  # Han split by a space
+        ("自*杀的方法", "自杀的方法"),  # ... or by a mark
+        ("न ं ग ी", "नंगी"),  # spaced Devanagari, a vowel sign standing alone
+        ("عـــاريـــة", "عارية"),  # Arabic stretched by tatweel
+        ("عَارِيَة", "عارية"),  # ... or written with short-vowel signs
+        ("ｐｏｒｎｏ 動画", "porno 動画"),  # full-width Latin in a Japanese prompt
+        ("na\u200bked 女性", "naked 女性"),  # a zero-width space in a mixed prompt
+        ("sexta-feira à noite", "sexta feira a noite"),  # Latin accents still drop
+        ("ЅЕХ", "sex"),  # look-alikes alone, in Latin text, are still read as Latin
+        ("watch sеx vidеo", "watch sex video"),  # ... and inside Latin words
+    ],
+)
+def test_other_scripts_survive_and_their_disguises_are_undone(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected

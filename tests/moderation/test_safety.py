@@ -62,9 +62,11 @@ def test_random_clip_is_recorded_uncalibrated_and_never_quarantines(
     assert report.frames_scored == 4 and report.frame_indices == [0, 5, 11, 16]
     assert {"violence", "sexual", "nudity"} <= set(report.scores)
     assert report.thresholds["violence"] == -1.0
-    clip, nudenet = report.detectors
+    clip, nudenet, open_nsfw = report.detectors
     assert (clip.name, clip.decides, clip.model) == ("clip", False, f"{MODEL}:random")
     assert (nudenet.name, nudenet.decides, nudenet.calibrated) == ("nudenet", True, True)
+    assert (open_nsfw.name, open_nsfw.decides) == ("open-nsfw", True)
+    assert report.scores["nsfw"] < report.thresholds["nsfw"] == 0.8
 
 
 def test_a_calibrated_checkpoint_flags_through_the_policy_threshold(

