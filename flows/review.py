@@ -69,7 +69,8 @@ def _frames_markdown(store: Store, video: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "video.mp4"
         store.fs.get_file(ReviewBook(store).path(video), str(local))
-        frames, total = read_frames(local, FRAMES_SHOWN)
+        read = read_frames(local, FRAMES_SHOWN)
+    frames, total = read.sample, read.total
     images = []
     for frame in frames:
         image = Image.fromarray(frame)
