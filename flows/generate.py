@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from flows.deploy import gpu_slot
 from flows.fanout import Shard, fan_out, liveness_key, runs_on_the_pool
 from flows.reporting import append_github_summary, job_rows, markdown_summary
+from flows.review_runs import open_review_runs
 from flows.shards import assign_to_gpus, split_jobs, visible_gpu_ids
 from generation.batch import GenerationResult, StepProgress, run_batch
 from generation.presets import resolve_job
@@ -48,6 +49,7 @@ from vidflow.errors import ConfigError, SpecError, VidflowError, plain
 from vidflow.gallery import write_gallery
 from vidflow.manifest import Manifest, RunReport, utc_now
 from vidflow.owners import owner_gone, owner_token
+from vidflow.review import ReviewBook, ReviewRecord, Stage, pending_summary
 from vidflow.settings import Settings, get_settings
 from vidflow.spec import Job, load_prompt_files, parse_prompt_file
 from vidflow.store import Store
@@ -232,6 +234,7 @@ def _finish_job(
         "plan": result.plan,
         "device": result.device,
         "telemetry": result.telemetry or None,
+        "reviews": ReviewBook(store).stamps(job.content_hash),
     }
     if result.error or result.frames_path is None:
         error = result.error or "no frames"
@@ -405,6 +408,7 @@ def generate_videos(
     changed: str | None = None,
     preset: str | None = None,
     dry_run: bool = False,
+    job_hashes: list[str] | None = None,
 ) -> RunReport:
     """Generate, moderate, stamp and publish the videos of the selected prompt files.
 
@@ -412,6 +416,7 @@ def generate_videos(
     changed: "BASE..HEAD": only prompt files added or modified between two revisions.
     preset: model preset for every job, overriding the files.
     dry_run: validate and moderate only; generate nothing.
+    job_hashes: only the jobs with these content hashes (a reviewed job); others are left alone.
     """
     log = get_run_logger()
     settings = get_settings()
@@ -421,7 +426,7 @@ def generate_videos(
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     report = RunReport(run_id=run_id, dry_run=dry_run)
     try:
-        _run(report, store, settings, paths, changed, preset, dry_run)
+        _run(report, store, settings, paths, changed, preset, dry_run, job_hashes)
     except Exception:
         _record(report, store, settings)
         raise
@@ -442,12 +447,15 @@ def _run(
     changed: str | None,
     preset: str | None,
     dry_run: bool,
+    job_hashes: list[str] | None = None,
 ) -> None:
     log = get_run_logger()
     # 1. Select and load the prompt files; a broken file is reported, the others go on.
     selection = select_prompt_files(paths, changed, settings.prompts_dir)
     log.info("prompt files: %s (%s)", len(selection.paths), selection.reason)
     loaded = load_jobs(selection, settings.prompts_dir, preset, settings.default_preset)
+    if job_hashes is not None:
+        loaded.jobs = [job for job in loaded.jobs if job.content_hash in job_hashes]
     report.errors = ([selection.error] if selection.error else []) + loaded.errors
     for error in report.errors:
         log.error(error)
@@ -456,11 +464,26 @@ def _run(
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
     verdicts = moderate_images(loaded.jobs, verdicts, settings)
     todo: list[tuple[Job, Verdict]] = []
+    book = ReviewBook(store)
+    held: list[ReviewRecord] = []
     for job, verdict in zip(loaded.jobs, verdicts, strict=True):
-        if verdict.action != "allow":
-            status = "blocked" if verdict.action == "block" else "review"
+        # A held prompt goes on only with a recorded approval of this exact content; a
+        # rejected prompt or video is never made again.
+        verdict_json = verdict.model_dump(mode="json")
+        found = [book.get(job.content_hash, stage) for stage in ("prompt", "output")]
+        reviews = [r for r in found if r is not None]
+        rejected = [r for r in reviews if r.rejected]
+        approved = any(r.approved and r.stage == "prompt" for r in reviews)
+        status = None
+        if verdict.action == "block" or rejected:
+            status, stamps = "blocked", [r.stamp() for r in rejected]
+        elif verdict.action == "review" and not approved:
+            record = book.hold(_manifest(job, status="review", verdict=verdict_json), "prompt")
+            held.append(record)
+            status, stamps = "review", [record.stamp()]
+        if status is not None:
             report.manifests.append(
-                _manifest(job, status=status, verdict=verdict.model_dump(mode="json"))
+                _manifest(job, status=status, verdict=verdict_json, reviews=stamps)
             )
             log.warning("%s %s: %s (%s)", job.id, status, verdict.category, verdict.rule)
             continue
@@ -522,6 +545,30 @@ def _run(
                 log.info("%s: %s", manifest.job_id, manifest.status)
                 update_progress_artifact(progress, progress=100.0 * finished / len(todo))
 
+    # A quarantined video waits for a person too; each held job gets a review run.
+    for manifest in report.manifests:
+        if manifest.status == "quarantined":
+            record = book.hold(manifest, "output")
+            if record.pending:
+                held.append(record)
+    if held and not dry_run:
+        open_review_runs(held, book)
+
+
+def _waiting(report: RunReport, store: Store) -> list[ReviewRecord]:
+    """This run's jobs that wait for a person (none listed when the store cannot be read)."""
+    book = ReviewBook(store)
+    found: list[ReviewRecord] = []
+    try:
+        for m in report.manifests:
+            stage: Stage = "prompt" if m.status == "review" else "output"
+            record = book.get(m.job_hash, stage) if m.status in ("review", "quarantined") else None
+            if record is not None and record.pending and record not in found:
+                found.append(record)
+    except OSError:
+        return []
+    return found
+
 
 def _record(report: RunReport, store: Store, settings: Settings, to_prefect: bool = True) -> None:
     """Write the run report, gallery and summaries, however the run ended; a store that
@@ -544,7 +591,7 @@ def _record(report: RunReport, store: Store, settings: Settings, to_prefect: boo
         tmp = fallback.with_name(f".{fallback.name}.partial")
         tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
         tmp.replace(fallback)
-    summary = markdown_summary(report)
+    summary = markdown_summary(report) + pending_summary(_waiting(report, store))
     append_github_summary(summary)
     if to_prefect:
         create_markdown_artifact(markdown=summary, key="vidflow-run", description="vidflow run")

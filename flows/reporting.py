@@ -21,6 +21,16 @@ def md(value: object) -> str:
 
 
 def _why(m: Manifest) -> str:
+    rejections = [
+        r["decision"] for r in m.reviews if (r.get("decision") or {}).get("action") == "reject"
+    ]
+    if m.status == "blocked" and rejections:
+        said = rejections[-1]
+        return f"rejected by {said['reviewer']}: {said['reason']}".replace("|", "/")[:120]
+    approvals = [r["decision"] for r in m.reviews if r.get("decision")]
+    if m.status == "published" and approvals:
+        said = approvals[-1]
+        return f"approved by {said['reviewer']}: {said['reason']}".replace("|", "/")[:120]
     if m.status in ("blocked", "review") and m.verdict:
         return f"{m.verdict.get('category')} ({m.verdict.get('rule')})"
     if m.status == "quarantined" and m.safety:

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     from generation import cli as generation_cli
     from moderation import cli as moderation_cli
     from provenance import verify
-    from vidflow import commands
+    from vidflow import commands, review_commands
 
     parser = argparse.ArgumentParser(
         prog="vidflow",
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     generation_cli.register(subparsers)
     moderation_cli.register(subparsers)
     verify.register(subparsers)
+    review_commands.register(subparsers)
     return parser
 
 

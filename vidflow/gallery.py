@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 from vidflow.manifest import Manifest
 
@@ -44,6 +45,17 @@ def _provenance(manifest: Manifest) -> str:
     return f"watermark {_e(watermark)}; label {_e(p.get('label'))}; C2PA {_e(signed)}"
 
 
+def _review(review: dict[str, Any]) -> str:
+    """One human review in a line: who decided what, when and why, or that it waits."""
+    decision = review.get("decision")
+    held = "prompt held" if review.get("stage") == "prompt" else "video quarantined"
+    if not decision:
+        return f"{held}; awaiting review (vidflow review approve|reject {review.get('job_id')})"
+    past = {"approve": "approved", "reject": "rejected"}.get(decision.get("action"), "decided")
+    when = str(decision.get("decided_at", ""))[:16].replace("T", " ")
+    return f"{held}; {past} by {decision.get('reviewer')} on {when} UTC: {decision.get('reason')}"
+
+
 def _card(manifest: Manifest) -> str:
     job = manifest.job
     verdict = (manifest.verdict or {}).get("action", "")
@@ -57,6 +69,7 @@ def _card(manifest: Manifest) -> str:
     ]
     if seconds is not None:
         rows.append(("generation", f"{seconds:.1f} s"))
+    rows += [("human review", _review(review)) for review in manifest.reviews]
     table = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
     return (
         f'<div class="card" id="job-{_e(manifest.job_id)}">'
@@ -76,6 +89,8 @@ def _withheld_row(manifest: Manifest) -> str:
     elif manifest.status == "quarantined":
         flagged = (manifest.safety or {}).get("flagged_categories") or []
         reason = "output safety: " + ", ".join(flagged)
+    if manifest.reviews:
+        reason += "; " + "; ".join(_review(review) for review in manifest.reviews)
     return (
         f'<tr class="withheld" id="job-{_e(manifest.job_id)}"><td>{_e(manifest.job_id)}</td>'
         f'<td class="status warn">{_e(manifest.status)}</td><td>{_e(reason)}</td>'

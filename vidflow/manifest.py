@@ -31,6 +31,11 @@ class Manifest(BaseModel):
     provenance: dict[str, Any] | None = Field(None, description="Watermark, label, C2PA.")
     plan: dict[str, Any] | None = Field(None, description="How the hardware made it.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    reviews: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Human reviews of this job (vidflow.review.ReviewRecord): the pending "
+        "one while it waits, every decided one after.",
+    )
     device: str | None = None
     error: str | None = None
     reused: bool = Field(

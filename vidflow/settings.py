@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     c2pa_key: SecretStr | None = Field(
         None, description="PEM private key (a path or the PEM text); never logged."
     )
+    reviewer: str | None = Field(
+        None,
+        description="Who decides with `vidflow review approve|reject` when --reviewer is not "
+        "given; default: git config user.name and user.email.",
+    )
     generation_timeout_s: float = Field(
         3600.0, gt=0, description="Wall-clock limit for one batch's generation child process."
     )

@@ -199,3 +199,59 @@ def test_the_generate_step_keeps_vidflow_s_exit_code_and_says_what_it_means(
     result = run_dispatch(tmp_path, "a.yaml", vidflow_exit=code)
     assert result.returncode == code
     assert says in result.stdout.splitlines()[-1]
+
+
+def test_review_runs_in_the_moderators_environment_with_inputs_through_env() -> None:
+    workflow = load(REPO / ".github" / "workflows" / "review.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"job", "decision", "reason", "run"}
+    assert inputs["decision"]["options"] == ["approve", "reject"]
+    assert inputs["job"]["required"] and inputs["reason"]["required"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    job = workflow["jobs"]["review"]
+    # GitHub holds the job until a required reviewer of this environment approves it.
+    assert job["environment"] == "moderators"
+    assert job["permissions"] == {"contents": "read", "actions": "read"}
+    (decide,) = [step for step in job["steps"] if "vidflow review" in step.get("run", "")]
+    assert {"INPUT_JOB", "INPUT_DECISION", "INPUT_REASON", "INPUT_RUN"} <= set(decide["env"])
+    # Options come first and the job after `--`: a job or reason starting with "-" is data.
+    assert '"--reason=$INPUT_REASON"' in decide["run"] and '-- "$INPUT_JOB"' in decide["run"]
+
+
+def test_the_review_step_passes_inputs_as_data_and_records_the_approving_moderator(
+    tmp_path: Path,
+) -> None:
+    """The review step's script in bash, with stand-ins for `vidflow` and `curl` (the
+    GitHub API answering that moderator `mo` approved the run)."""
+    workflow = load(REPO / ".github" / "workflows" / "review.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["review"]["steps"] if "vidflow review" in s.get("run", "")
+    ]
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "vidflow").write_text('#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n')
+    (bin_dir / "python").symlink_to(sys.executable)
+    (tmp_path / "curl").write_text(
+        '#!/bin/sh\necho \'[{"state": "approved", "user": {"login": "mo"}}]\'\n'
+    )
+    for tool in (bin_dir / "vidflow", tmp_path / "curl"):
+        tool.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "VIDFLOW_STORE_URL": "s3://bucket/store",
+           "GH_TOKEN": "t", "GITHUB_API_URL": "https://api.github.com",
+           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_RUN_ID": "42", "GITHUB_TRIGGERING_ACTOR": "someone",
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "INPUT_JOB": "-x; rm -rf /",
+           "INPUT_DECISION": "approve", "INPUT_REASON": "--run $(id)", "INPUT_RUN": "true"}  # fmt: skip
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = [line[4:] for line in result.stdout.splitlines() if line.startswith("arg:")]
+    assert args == ["review", "approve", "--reason=--run $(id)", "--reviewer=github:mo",
+                    "--via=GitHub Actions run https://github.com/o/r/actions/runs/42",
+                    "--run", "--", "-x; rm -rf /"]  # fmt: skip
+
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
+                            env=env | {"VIDFLOW_STORE_URL": ""}, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert result.returncode == 2 and "VIDFLOW_STORE_URL" in result.stdout
