@@ -251,7 +251,12 @@ def test_the_review_step_passes_inputs_as_data_and_records_the_approving_moderat
                     "--via=GitHub Actions run https://github.com/o/r/actions/runs/42",
                     "--run", "--", "-x; rm -rf /"]  # fmt: skip
 
-    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
-                            env=env | {"VIDFLOW_STORE_URL": ""}, capture_output=True, text=True,
-                            check=False)  # fmt: skip
+    # No store URL: the generate workflow's default store on the runner, when it exists.
+    local = env | {"VIDFLOW_STORE_URL": "", "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=local,
+                            capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 2 and "VIDFLOW_STORE_URL" in result.stdout
+    (tmp_path / ".local" / "share" / "vidflow" / "store" / "reviews").mkdir(parents=True)
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=local,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0 and "arg:review" in result.stdout
