@@ -40,3 +40,18 @@ def test_it_runs_as_a_non_root_user_and_never_holds_model_weights() -> None:
     assert not re.search(r"huggingface-cli|snapshot_download|hf download", DOCKERFILE)
     ignored = (REPO / ".dockerignore").read_text().splitlines()
     assert {".venv", "artifacts"} <= set(ignored)
+
+
+def test_every_dependency_of_the_project_has_a_pin() -> None:
+    """A dependency added to pyproject.toml without a pin would install unpinned in the image."""
+    import tomllib
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pins = {norm(line.split("==", 1)[0]) for line in CONSTRAINTS.splitlines() if "==" in line}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {
+        norm(re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]
+    }
+    assert names - pins == set()
