@@ -9,7 +9,7 @@ parent's process (no GPUs there), and background task workers have no work-pool
 concurrency, no infrastructure per run and no crash detection of their own.
 
 The parent submits every shard (`timeout=0`), then watches them. A shard that ends in any
-state but Completed, or whose liveness claim lapses while Prefect still says Running (its
+state but Completed, or whose liveness claim lapses while Prefect still says Pending or Running (its
 worker was killed and nobody told the server), is marked Crashed and submitted once more.
 The resubmitted shard finds its finished jobs in the ledger and takes over the dead
 worker's job claims once they lapse, so nothing finished is made again.
@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 POLL_S = 0.5
 ATTEMPTS = 2  # the first run of a shard, and one resubmission
-# A shard that is Running but has not claimed its liveness key after this long is dead.
+# A shard that is Pending or Running but has not claimed its liveness key after this long
+# is dead.
 START_GRACE_S = 120.0
 
 
@@ -120,7 +121,7 @@ def _submit(shard: Shard, deployment: str, run_id: str, store: Store) -> None:
 
 
 def _lapsed(shard: Shard, claims: Claims, run_id: str) -> str | None:
-    """Why a Running shard is dead, or None while it looks alive."""
+    """Why a Pending or Running shard is dead, or None while it looks alive."""
     claim = claims.current(liveness_key(run_id, shard.index, shard.attempt))
     if claim is not None:
         return f"its liveness claim lapsed ({claim.owner})" if claim.lapsed() else None
@@ -174,7 +175,9 @@ def fan_out(
                 if report is not None:
                     shard.manifests = report.manifests
                     shard.done = True
-                elif state.type == StateType.RUNNING:
+                elif state.type in (StateType.PENDING, StateType.RUNNING):
+                    # Pending: a worker took it and is starting it. A worker killed then
+                    # leaves it Pending for good, so the grace runs from here, not Running.
                     shard.running_since = shard.running_since or time.monotonic()
                     dead = _lapsed(shard, claims, run_id)
                     if dead:
