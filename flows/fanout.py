@@ -9,8 +9,9 @@ parent's process (no GPUs there), and background task workers have no work-pool
 concurrency, no infrastructure per run and no crash detection of their own.
 
 The parent submits every shard (`timeout=0`), then watches them. A shard that ends in any
-state but Completed, or whose liveness claim lapses while Prefect still says Pending or Running (its
-worker was killed and nobody told the server), is marked Crashed and submitted once more.
+state but Completed, or whose liveness claim lapses (or never appears) while Prefect still
+says Pending or Running (its worker was killed and nobody told the server), is marked
+Crashed and submitted once more.
 The resubmitted shard finds its finished jobs in the ledger and takes over the dead
 worker's job claims once they lapse, so nothing finished is made again.
 """
