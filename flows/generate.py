@@ -148,13 +148,25 @@ def moderate_prompts(jobs: list[Job], policy_path: Path | None) -> list[Verdict]
 
 
 @task(name="moderate-input-images", cache_policy=NONE)
-def moderate_images(jobs: list[Job], verdicts: list[Verdict], settings: Settings) -> list[Verdict]:
-    def scorer() -> SafetyScorer:
-        from moderation.safety import SafetyScorer  # torch: only when an image is to be read
-
-        return SafetyScorer.from_settings(settings)
-
+def moderate_images(jobs: list[Job], verdicts: list[Verdict], scorer: RunScorer) -> list[Verdict]:
     return check_input_images([job.image for job in jobs], verdicts, scorer)
+
+
+class RunScorer:
+    """The run's one safety scorer, built when first asked for: its detectors load once
+    for the input images and every batch of output frames, and not at all when neither
+    comes (torch stays unloaded on a runner that only moderates and fans out)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._scorer: SafetyScorer | None = None
+
+    def __call__(self) -> SafetyScorer:
+        if self._scorer is None:
+            from moderation.safety import SafetyScorer
+
+            self._scorer = SafetyScorer.from_settings(self.settings)
+        return self._scorer
 
 
 @task(name="generate", cache_policy=NONE)
@@ -320,15 +332,14 @@ def _generate_batch(
     jobs: list[tuple[Job, Verdict]],
     settings: Settings,
     store: Store,
+    run_scorer: RunScorer,
     on_progress: Callable[[StepProgress], None] | None = None,
 ) -> Iterator[Manifest]:
     """Generate (one child per visible GPU), score, stamp and publish jobs this run holds."""
     work_dir = settings.cache_dir / "work" / owner_token()
     work_dir.mkdir(parents=True)
-    from moderation.safety import SafetyScorer
-
     by_hash = {job.content_hash: (job, verdict) for job, verdict in jobs}
-    scorer = SafetyScorer.from_settings(settings)
+    scorer = run_scorer()
     stamper = Stamper(
         settings,
         LabelStyle(
@@ -370,6 +381,7 @@ def _generate_and_publish(
     settings: Settings,
     store: Store,
     run_id: str,
+    run_scorer: RunScorer,
     on_progress: Callable[[StepProgress], None] | None = None,
 ) -> Iterator[Manifest]:
     """Claim each job; make those this run holds, wait for those another run is making.
@@ -394,7 +406,7 @@ def _generate_and_publish(
                 elif taken:
                     mine.append(pending.pop(job_hash))
             if mine:
-                for manifest in _generate_batch(mine, settings, store, on_progress):
+                for manifest in _generate_batch(mine, settings, store, run_scorer, on_progress):
                     held.release(manifest.job_hash)
                     yield manifest
             elif pending:
@@ -462,7 +474,8 @@ def _run(
 
     # 2. Moderate every prompt, and every input image, before anything is generated.
     verdicts = moderate_prompts(loaded.jobs, settings.policy_path)
-    verdicts = moderate_images(loaded.jobs, verdicts, settings)
+    run_scorer = RunScorer(settings)
+    verdicts = moderate_images(loaded.jobs, verdicts, run_scorer)
     todo: list[tuple[Job, Verdict]] = []
     book = ReviewBook(store)
     held: list[ReviewRecord] = []
@@ -538,7 +551,7 @@ def _run(
                 share = (finished + step.step / step.steps) / len(todo)
                 update_progress_artifact(progress, progress=round(100.0 * share, 1))
 
-            made = _generate_and_publish(todo, settings, store, report.run_id, on_step)
+            made = _generate_and_publish(todo, settings, store, report.run_id, run_scorer, on_step)
             for manifest in made:
                 finished += 1
                 report.manifests.append(manifest)
@@ -627,7 +640,9 @@ def generate_shard(
     liveness = Claims(store, new_owner(f"{run_id}-shard-{shard}"), settings.claim_lease_s)
     with liveness.keep() as held:
         held.take(liveness_key(run_id, shard, attempt))
-        for manifest in _generate_and_publish(loaded, settings, store, f"{run_id}-{shard}"):
+        for manifest in _generate_and_publish(
+            loaded, settings, store, f"{run_id}-{shard}", RunScorer(settings)
+        ):
             report.manifests.append(manifest)
             get_run_logger().info("%s: %s", manifest.job_id, manifest.status)
         # Written while the liveness claim is held: the parent never sees a shard that has
