@@ -17,8 +17,9 @@ the picture is busy and weaker where it is flat, at EMBED_RMS levels overall (PS
 Reading. The sampled frames' luma is averaged (the mark is the same in every frame, the
 picture is not), letterbox or pillarbox bars are cut off, and the rest is high-passed at
 twice the grid resolution. Crops are found by the pilot alone: for every crop share from
-none to MAX_CROP in fine steps, the picture is scaled to that share of the grid and
-slid over the pilot template (one FFT correlation per share, every position at once). Only
+none to MAX_CROP in fine steps (the same both ways, or one way only up to MAX_ONE_SIDED),
+the picture is scaled to that share of the grid and slid over the pilot template (one FFT
+correlation per share, every position at once). Only
 the READINGS best-scoring alignments are read for the payload; each reading correlates
 every coded bit's cells (a soft value, z) and a list Viterbi decoder hands the LIST_SIZE
 most likely payloads, best first, to the check code.
@@ -81,8 +82,11 @@ MIN_EMBED_SIDE = 256
 MIN_READ_SIDE = 128
 DECODE_FRAMES = 24
 # Alignment search: crop shares (of width and height) from none to MAX_CROP in CROP_STEP
-# steps; the slack lets a whole-frame or bar-cut picture sit a pixel or two off.
+# steps, the same share both ways or (a platform filling another aspect ratio) one way
+# only, up to MAX_ONE_SIDED (16:9 cut to 4:3 keeps 75% of the width); the slack lets a
+# whole-frame or bar-cut picture sit a pixel or two off.
 MAX_CROP = 0.2
+MAX_ONE_SIDED = 0.25
 CROP_STEP = 0.005
 SLACK = 2
 # Payload readings (alignments read: the picture as delivered, then the pilot's best
@@ -403,6 +407,7 @@ def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
 class _Alignment(BaseModel):
     score: float
     crop: float
+    crop_y: float
     top: int
     left: int
     box: tuple[int, int, int, int]
@@ -422,6 +427,17 @@ def _region(picture: Any, box: tuple[int, int, int, int]) -> Any:
     return region, height > width
 
 
+def _crop_shares() -> list[tuple[float, float]]:
+    """(width, height) shares searched: both alike, then the width alone, the height alone."""
+    both = np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP)
+    one = np.arange(CROP_STEP, MAX_ONE_SIDED + 1e-9, CROP_STEP)
+    return (
+        [(float(s), float(s)) for s in both]
+        + [(float(s), 0.0) for s in one]
+        + [(0.0, float(s)) for s in one]
+    )
+
+
 def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
     """The best pilot match at every crop share, for the picture inside `box`."""
     region, portrait = _region(picture, box)
@@ -429,8 +445,8 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
     padded = np.pad(pilot_t, SLACK)
     pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
     found = []
-    for share in np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP):
-        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share)))
+    for share, share_y in _crop_shares():
+        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share_y)))
         view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
         correlation = cv2.matchTemplate(padded, view, cv2.TM_CCORR)
         norm = float(np.sqrt(np.sum(view**2))) * pilot_rms + 1e-6
@@ -438,7 +454,8 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
         found.append(
             _Alignment(
                 score=float(correlation[y, x]) / norm,
-                crop=float(share),
+                crop=share,
+                crop_y=share_y,
                 top=int(y) - SLACK,
                 left=int(x) - SLACK,
                 box=box,
@@ -457,6 +474,7 @@ def _distinct(
         if any(
             c.box == candidate.box
             and abs(c.crop - candidate.crop) <= 3 * CROP_STEP
+            and abs(c.crop_y - candidate.crop_y) <= 3 * CROP_STEP
             and abs(c.top - candidate.top) + abs(c.left - candidate.left) <= 4
             for c in chosen
         ):
@@ -472,7 +490,7 @@ def _read_bits(picture: Any, alignment: _Alignment) -> Any:
     region, portrait = _region(picture, alignment.box)
     pilot_t, per_bit = _templates(portrait)
     rows, cols = pilot_t.shape
-    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop)))
+    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop_y)))
     view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
     canvas = np.zeros((rows, cols), np.float32)
     y0, x0 = alignment.top, alignment.left
@@ -507,7 +525,7 @@ def mark_strength(frames: np.ndarray[Any, Any], identifier_hex: str) -> float:
     if picture is None:
         return 0.0
     height, width = picture.shape
-    whole = _Alignment(score=0.0, crop=0.0, top=0, left=0, box=(0, height, 0, width))
+    whole = _Alignment(score=0.0, crop=0.0, crop_y=0.0, top=0, left=0, box=(0, height, 0, width))
     signs = np.asarray(encode_payload(payload_bits(identifier_hex))) * 2 - 1
     return float(np.mean(_read_bits(picture, whole) * signs))
 
@@ -545,11 +563,14 @@ def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
     parts = []
     if (top, bottom, left, right) != (0, shape[0], 0, shape[1]):
         parts.append(f"picture at rows {top}-{bottom}, columns {left}-{right} (bars cut)")
-    if alignment.crop > CROP_STEP / 2:
+    if max(alignment.crop, alignment.crop_y) > CROP_STEP / 2:
         pilot_t, _ = _templates(portrait=(bottom - top) > (right - left))
         rows, cols = pilot_t.shape
+        shares = f"{alignment.crop:.1%}"
+        if alignment.crop != alignment.crop_y:
+            shares += f" of the width, {alignment.crop_y:.1%} of the height,"
         parts.append(
-            f"crop {alignment.crop:.1%} at ({alignment.left / cols:.1%} from the left, "
+            f"crop {shares} at ({alignment.left / cols:.1%} from the left, "
             f"{alignment.top / rows:.1%} from the top)"
         )
     return "; ".join(parts) or "whole frame"
@@ -580,7 +601,9 @@ def read_average(average: LumaAverage) -> WatermarkReading:
     # The picture as delivered (whole frame, or inside its bars) is read whatever the pilot
     # says: it is the commonest delivery, and where the codec left the pilot too faint to
     # stand out from the search's best chance peak, the payload can still be there.
-    whole = [a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == 0.0]
+    whole = [
+        a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == a.crop_y == 0.0
+    ]
     best = _distinct(candidates, READINGS, sorted(whole, key=lambda a: -a.score))
     first_z = 0.0
     for index, alignment in enumerate(best):

@@ -218,6 +218,12 @@ ATTACKS: dict[str, tuple[list[str], str | None, list[str]]] = {
         for where in ("c", "tl", "tr", "bl", "br")
         for back in (False, True)
     },
+    # A platform filling a narrower aspect ratio: the width cut, the height kept.
+    "crop 20% of the width, right": (
+        [],
+        "crop=trunc(iw*0.4)*2:ih:iw*0.2:0",
+        H264 + [str(PLATFORM_CRF)],
+    ),
     "16 to 24 fps": ([], "fps=24", H264 + [str(PLATFORM_CRF)]),
     "16 to 30 fps": ([], "fps=30", H264 + [str(PLATFORM_CRF)]),
     "first second cut": (["-ss", "1"], None, H264 + [str(PLATFORM_CRF)]),

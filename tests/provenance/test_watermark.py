@@ -103,6 +103,19 @@ def test_the_reading_says_where_the_picture_was(published: Path, tmp_path: Path)
     assert boxed.alignment is not None and "(bars cut)" in boxed.alignment
 
 
+def test_a_crop_of_one_side_only_is_found(published: Path, tmp_path: Path) -> None:
+    """A platform filling a narrower aspect ratio cuts the width and keeps the height."""
+    reading = read_watermark(attack(published, "crop 20% of the width, right", tmp_path))
+    assert reading.payload == PAYLOAD, reading
+    found = re.fullmatch(
+        r"crop ([\d.]+)% of the width, ([\d.]+)% of the height, at \(([\d.]+)% .*",
+        str(reading.alignment),
+    )
+    assert found is not None, reading.alignment
+    width, height, left = (float(v) for v in found.groups())
+    assert abs(width - 20) <= 1 and height <= 1 and abs(left - 20) <= 1
+
+
 def test_letterbox_bars_are_found() -> None:
     picture = np.zeros((1920, 1080), np.float32)
     picture[660:1260] = np.random.default_rng(0).uniform(20, 230, (600, 1080))
