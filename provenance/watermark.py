@@ -229,17 +229,16 @@ def list_decode(z: Any, size: int = LIST_SIZE) -> list[list[int]]:
         best = np.argsort(-candidates, axis=1, kind="stable")[:, :size]
         score = np.take_along_axis(candidates, best, axis=1)
         back[t] = best
-    paths = []
-    for final in range(size):
-        if not np.isfinite(score[0, final]):
-            break
-        state, rank, bits = 0, final, []
-        for t in range(steps - 1, -1, -1):
-            b, rank = divmod(int(back[t, state, rank]), size)
-            bits.append(state & 1)
-            state = int(previous[state, b])
-        paths.append(bits[::-1][:PAYLOAD_BITS])
-    return paths
+    # Read every path ending in state 0 back at once, best first.
+    alive = int(np.isfinite(score[0]).sum())
+    state = np.zeros(alive, np.int64)
+    rank = np.arange(alive)
+    bits = np.zeros((alive, steps), np.int64)
+    for t in range(steps - 1, -1, -1):
+        b, rank = np.divmod(back[t, state, rank], size)
+        bits[:, t] = state & 1
+        state = previous[state, b]
+    return bits[:, :PAYLOAD_BITS].tolist()
 
 
 def _cells(bits: Sequence[int], portrait: bool) -> Any:
@@ -380,6 +379,12 @@ def _templates(portrait: bool) -> tuple[Any, Any]:
     return pilot_t, per_bit.reshape(CODED_BITS, -1)
 
 
+@cache
+def _squared_templates(portrait: bool) -> Any:
+    """Each coded bit's template squared, for the correlation's noise (kept: 5M values)."""
+    return _templates(portrait)[1] ** 2
+
+
 def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the picture inside letterbox/pillarbox bars: the rows
     and columns at the edges whose luma stays within BAR_TOLERANCE of the corner's."""
@@ -499,7 +504,7 @@ def _read_bits(picture: Any, alignment: _Alignment) -> Any:
     canvas[ys:ye, xs:xe] = view[ys - y0 : ye - y0, xs - x0 : xe - x0]
     flat = canvas.reshape(-1)
     correlation = per_bit @ flat
-    noise = np.sqrt((per_bit**2) @ (flat**2)) + 1e-6
+    noise = np.sqrt(_squared_templates(portrait) @ (flat**2)) + 1e-6
     return correlation / noise
 
 
