@@ -45,4 +45,17 @@ def test_the_pool_marks_attacks_and_reads_every_clip(
     raw = bench.run(2, 2, 1, ["0.75x"], (0, 1), jobs=2, tiny_dir=tmp_path)
     assert raw["rows"]["0.75x"]["found"] == [True, True]
     assert raw["false_matches"] == [False, False] and len(raw["psnr"]) == 2
-    assert bench.summarise([raw])["attacks"]["0.75x"]["found"] == 1.0
+    summary = bench.summarise([raw])
+    assert summary["attacks"]["0.75x"]["found"] == 1.0 and summary["warned_videos"] == 0
+
+
+def test_clips_the_stamp_warns_about_still_count_as_found_or_missed() -> None:
+    row = {"found": [True, False, True], "wrong_payload": [False] * 3,
+           "bit_confidence": [5.0, 0.9, 4.0], "sync": [9.0, 2.0, 8.0], "read_s": [0.5] * 3}  # fmt: skip
+    raw = {"rows": {"h264 crf 28": row}, "psnr": [41.0] * 3, "ssim": [0.99] * 3,
+           "embed_ms": [10.0] * 3, "strength": [9.0, 0.8, 12.0], "false_matches": [False],
+           "clean_read_s": [0.3]}  # fmt: skip
+    summary = bench.summarise([raw])
+    assert summary["warned_videos"] == 1
+    assert summary["attacks"]["h264 crf 28"]["found"] == 2 / 3
+    assert summary["attacks"]["h264 crf 28"]["found_unwarned"] == 1.0
