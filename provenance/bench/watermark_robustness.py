@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import subprocess
 import tempfile
 import time
@@ -366,7 +367,10 @@ def run(
                    workers=1 if jobs > 1 else None)  # fmt: skip
     read_clean = partial(_read_clean, seed=seed + 10_000, tiny_dir=tiny_dir)
     if jobs > 1:
-        with ProcessPoolExecutor(jobs, initializer=_single_threaded) as pool:
+        # Spawned, not forked: a fork of a process whose threads (OpenCV's, the marking
+        # pool's) hold locks can leave its workers waiting forever.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, context, initializer=_single_threaded) as pool:
             clips = list(pool.map(mark, indices))
             cleans = list(pool.map(read_clean, clean_indices, chunksize=8))
     else:
