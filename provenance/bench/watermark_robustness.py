@@ -371,8 +371,11 @@ def run(
         # pool's) hold locks can leave its workers waiting forever.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, context, initializer=_single_threaded) as pool:
-            clips = list(pool.map(mark, indices))
-            cleans = list(pool.map(read_clean, clean_indices, chunksize=8))
+            # Both queued at once: the clean clips fill the workers the last marked clips
+            # leave idle.
+            marked_results = pool.map(mark, indices)
+            clean_results = pool.map(read_clean, clean_indices, chunksize=8)
+            clips, cleans = list(marked_results), list(clean_results)
     else:
         clips = [mark(i) for i in indices]
         cleans = [read_clean(i) for i in clean_indices]
