@@ -6,6 +6,7 @@ only when complete: a crash never leaves a half-written or unsigned video there.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -17,9 +18,18 @@ from pydantic import BaseModel, Field
 
 from provenance.c2pa_sign import Mp4Signer, load_credentials, manifest_definition
 from provenance.label import LabelStyle, draw_label
-from provenance.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
+from provenance.watermark import (
+    METHOD,
+    PAYLOAD_BITS,
+    WEAK_MARK_Z,
+    embed_video,
+    mark_strength,
+    payload_id,
+)
 from vidflow.settings import Settings
 from vidflow.spec import Job
+
+logger = logging.getLogger(__name__)
 
 # High quality for the published master; platforms re-encode it anyway (see the benchmark).
 ENCODE_CRF = 18
@@ -31,6 +41,13 @@ class WatermarkInfo(BaseModel):
     method: str = Field(description="Watermark method (provenance.watermark.METHOD).")
     payload: str = Field(description="Job identifier carried by every frame (hex).")
     bits: int = Field(description="Bits embedded: the identifier plus its check code.")
+    strength: float = Field(
+        0.0,
+        description="Mean z of the coded bits read back from the marked frames before "
+        f"encoding (provenance.watermark.mark_strength); under {WEAK_MARK_Z} the mark may "
+        "not outlive strong re-encoding.",
+    )
+    warning: str | None = Field(None, description="Why this mark may not be found later.")
 
 
 class C2paInfo(BaseModel):
@@ -103,6 +120,17 @@ class Stamper:
         # 2. Invisible watermark in every frame.
         mark = time.perf_counter()
         stamped = embed_video(stamped, identifier)
+        strength = mark_strength(stamped, identifier)
+        warning = None
+        if strength < WEAK_MARK_Z:
+            # Some footage (near-black, flat, 1-pixel noise) cannot take a readable mark
+            # within the quality limits: say so rather than publish a silent weak mark.
+            warning = (
+                f"weak invisible watermark (strength {strength:.1f}, under {WEAK_MARK_Z}): "
+                "this footage takes little mark within the quality limits; platform "
+                "re-encoding may remove it (the C2PA manifest and label still say AI-made)"
+            )
+            logger.warning("%s: %s", job.id, warning)
         timings["watermark_s"] = time.perf_counter() - mark
 
         # 3. Encode, 4. sign, 5. move into place.
@@ -130,7 +158,13 @@ class Stamper:
             unsigned.unlink(missing_ok=True)
             signed.unlink(missing_ok=True)
         return ProvenanceReport(
-            watermark=WatermarkInfo(method=METHOD, payload=identifier, bits=PAYLOAD_BITS),
+            watermark=WatermarkInfo(
+                method=METHOD,
+                payload=identifier,
+                bits=PAYLOAD_BITS,
+                strength=round(strength, 2),
+                warning=warning,
+            ),
             label=self.label.text if self.label else None,
             c2pa=C2paInfo(
                 signed=True,

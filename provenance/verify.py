@@ -14,9 +14,12 @@ from pydantic import BaseModel, Field
 from provenance.c2pa_sign import C2paStatus, read_c2pa
 from provenance.label import Corner, LabelStyle, label_score
 from provenance.watermark import (
+    CHECK_BITS,
     DECODE_FRAMES,
     FALSE_MATCH_BOUND,
+    LIST_SIZE,
     MIN_READ_SIDE,
+    READINGS,
     LumaAverage,
     WatermarkReading,
     read_average,
@@ -214,7 +217,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Exit code: 0 marked, 1 unmarked, 2 tampered (a C2PA manifest that does "
         "not validate), 3 not a readable video (missing, empty, truncated, not a video, no "
         "picture, or frames under 128 pixels a side). The chance that an unmarked video "
-        f"reads as marked is at most {FALSE_MATCH_BOUND:.0e}.",
+        f"reads as marked is at most {FALSE_MATCH_BOUND:.1e}: {READINGS} readings x "
+        f"{LIST_SIZE} decoder candidates, each passing a {CHECK_BITS}-bit check code by "
+        f"chance with probability 2^-{CHECK_BITS}.",
     )
     parser.add_argument("file", help="an mp4 file")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -8,24 +8,27 @@ it survives (measured in docs/benchmarks.md).
 Canonical grid. The mark lives on a fixed grid of GRID cells (wide side first), whatever
 the frame size: each cell is +-1, the grid is scaled to the frame with bilinear
 interpolation and added to the luma, so any rescale of the whole frame, aspect ratio
-included, maps back by resizing the frame to the grid. Most cells spread the payload (each
-bit on ~115 cells scattered over the frame, with a pseudo-random sign); a PILOT_SHARE of
-them carry a fixed pilot pattern that holds no payload. The luma change is stronger where
+included, maps back by resizing the frame to the grid. Most cells spread the payload: its
+64 bits go through a rate-1/2 convolutional code, and each of the CODED_BITS coded bits sits
+on ~59 cells scattered over the frame, with a pseudo-random sign. A PILOT_SHARE of the cells
+carry a fixed pilot pattern that holds no payload. The luma change is stronger where
 the picture is busy and weaker where it is flat, at EMBED_RMS levels overall (PSNR ~41 dB).
 
 Reading. The sampled frames' luma is averaged (the mark is the same in every frame, the
 picture is not), letterbox or pillarbox bars are cut off, and the rest is high-passed at
 twice the grid resolution. Crops are found by the pilot alone: for every crop share from
-none to MAX_CROP in fine steps, the picture is scaled to that share of the grid and
-slid over the pilot template (one FFT correlation per share, every position at once). Only
+none to MAX_CROP in fine steps (the same both ways, or one way only up to MAX_ONE_SIDED),
+the picture is scaled to that share of the grid and slid over the pilot template (one FFT
+correlation per share, every position at once). Only
 the READINGS best-scoring alignments are read for the payload; each reading correlates
-every bit's cells, votes the sign, and tries the REPAIR_BITS least certain bits flipped.
+every coded bit's cells (a soft value, z) and a list Viterbi decoder hands the LIST_SIZE
+most likely payloads, best first, to the check code.
 
 False matches. For an unmarked video, each candidate tried is an identifier with a 32-bit
 check code that matches by chance with probability 2^-32 (the check is a hash of the
-identifier), so P(false match per video) <= READINGS * 2^REPAIR_BITS / 2^CHECK_BITS =
-FALSE_MATCH_BOUND (about 9e-8). The alignment search scores no payload, so its thousands
-of positions do not enter the bound.
+identifier, which the decoder never sees), so P(false match per video) <= READINGS *
+LIST_SIZE / 2^CHECK_BITS = FALSE_MATCH_BOUND (about 2.4e-7). The alignment search scores no
+payload, so its thousands of positions do not enter the bound.
 """
 
 from __future__ import annotations
@@ -45,7 +48,12 @@ METHOD = "canonical-grid-spread-spectrum"
 ID_BITS = 32
 CHECK_BITS = 32
 PAYLOAD_BITS = ID_BITS + CHECK_BITS
-KEY = b"vidflow-watermark-v2"
+# Convolutional code over the payload: rate 1/2, constraint length 7 (the (171, 133) octal
+# pair of Voyager and 802.11, free distance 10), ending in state 0 after MEMORY zero bits.
+CODE_MEMORY = 6
+CODE_POLYNOMIALS = (0o171, 0o133)
+CODED_BITS = (PAYLOAD_BITS + CODE_MEMORY) * len(CODE_POLYNOMIALS)
+KEY = b"vidflow-watermark-v3"
 # Cells of the canonical grid, wide side first (transposed for portrait frames). 128x72 is
 # 16:9, so cells are about square on common frames; at 416x240 (a 0.5x delivery of 832x480)
 # a cell is still ~3 px, which CRF 28 keeps.
@@ -53,9 +61,13 @@ GRID = (128, 72)
 PILOT_SHARE = 0.1
 # RMS luma change, in 8-bit levels: PSNR = 20 log10(255 / EMBED_RMS) ~ 41.5 dB.
 EMBED_RMS = 2.4
+# A frame whose RMS change falls below EMBED_RMS / REGAIN_BELOW is marked again at up to
+# MAX_GAIN times the amplitude (see FrameWatermarker.embed).
+REGAIN_BELOW = 1.15
+MAX_GAIN = 2.5
 # Amplitude relative to the frame's mean, from flat to busy parts of the picture.
 WEIGHT_RANGE = (0.3, 2.5)
-# Channel values below this get a proportionally smaller change.
+# Where a channel's local mean is below this, it gets a proportionally smaller change.
 DARK_LEVEL = 24.0
 # Cap on the amplitude per unit of SSIM tolerance (see _strength): keeps SSIM >= 0.98 on
 # smooth footage, where the RMS target alone would not.
@@ -70,15 +82,22 @@ MIN_EMBED_SIDE = 256
 MIN_READ_SIDE = 128
 DECODE_FRAMES = 24
 # Alignment search: crop shares (of width and height) from none to MAX_CROP in CROP_STEP
-# steps; the slack lets a whole-frame or bar-cut picture sit a pixel or two off.
+# steps, the same share both ways or (a platform filling another aspect ratio) one way
+# only, up to MAX_ONE_SIDED (16:9 cut to 4:3 keeps 75% of the width); the slack lets a
+# whole-frame or bar-cut picture sit a pixel or two off.
 MAX_CROP = 0.2
+MAX_ONE_SIDED = 0.25
 CROP_STEP = 0.005
 SLACK = 2
 # Payload readings (alignments read: the picture as delivered, then the pilot's best
-# matches) and least-certain bits tried flipped in each.
-READINGS = 6
-REPAIR_BITS = 6
-FALSE_MATCH_BOUND = READINGS * 2**REPAIR_BITS / 2**CHECK_BITS
+# matches) and, in each, the most likely payloads the list decoder hands to the check.
+READINGS = 8
+LIST_SIZE = 128
+FALSE_MATCH_BOUND = READINGS * LIST_SIZE / 2**CHECK_BITS
+# A mark whose coded bits read below this mean z in the marked frames themselves (before any
+# codec) is unlikely to outlive strong platform re-encoding: H.264 CRF 35 divides it by
+# about 4, and the list decoder needs about 1.
+WEAK_MARK_Z = 4.0
 # Letterbox bars: rows/columns whose mean luma stays within BAR_TOLERANCE of the corner's.
 BAR_TOLERANCE = 4.0
 # High-pass: the picture minus its blur, at detection resolution (2 samples per cell).
@@ -97,8 +116,9 @@ class WatermarkReading(BaseModel):
     payload: str | None = Field(None, description="Job identifier (hex) when found.")
     frames_read: int = Field(description="Frames averaged (frames below the minimum skip).")
     bit_confidence: float = Field(
-        description="Mean |z| of the payload bits' correlations at the reading returned "
-        "(about 0.8 on unmarked video; a clean mark reads above 5)."
+        description="Mean |z| of the coded bits' correlations at the reading returned "
+        "(about 0.8 on unmarked video; a clean mark reads above 4, and the list decoder "
+        "finds marks down to about 1.3)."
     )
     sync_score: float = Field(
         description="Pilot correlation (z) at the best alignment; ~4 or less when unmarked."
@@ -147,7 +167,7 @@ def _grid(portrait: bool) -> tuple[int, int]:
 
 @cache
 def _layout(portrait: bool) -> tuple[Any, Any, Any]:
-    """The keyed layout: pilot sign per cell (0 where the cell carries payload), payload bit
+    """The keyed layout: pilot sign per cell (0 where the cell carries payload), coded bit
     per cell (-1 on pilot cells) and the payload cells' chip signs. Same for every video."""
     cols, rows = _grid(portrait)
     rng = np.random.default_rng(np.frombuffer(hashlib.sha256(KEY).digest(), dtype=np.uint32))
@@ -157,16 +177,74 @@ def _layout(portrait: bool) -> tuple[Any, Any, Any]:
     pilot = np.zeros(cells, np.float32)
     pilot[order[:pilots]] = rng.choice([-1.0, 1.0], pilots)
     bit = np.full(cells, -1, np.int64)
-    bit[order[pilots:]] = np.arange(cells - pilots) % PAYLOAD_BITS
+    bit[order[pilots:]] = np.arange(cells - pilots) % CODED_BITS
     chips = rng.choice([-1.0, 1.0], cells).astype(np.float32) * (bit >= 0)
     shape = (rows, cols)
     return pilot.reshape(shape), bit.reshape(shape), chips.reshape(shape)
 
 
+def _register_outputs() -> Any:
+    """The coded bits each shift-register content (newest input bit lowest) emits, [2^7, 2]."""
+    registers = np.arange(2 ** (CODE_MEMORY + 1))
+    return np.stack(
+        [[(int(r) & g).bit_count() & 1 for r in registers] for g in CODE_POLYNOMIALS], axis=1
+    )
+
+
+_OUTPUTS = _register_outputs()
+_STATES = 2**CODE_MEMORY
+
+
+def encode_payload(bits: Sequence[int]) -> list[int]:
+    """The payload bits through the convolutional code, then CODE_MEMORY zeros to end in
+    state 0: CODED_BITS bits."""
+    state, coded = 0, list[int]()
+    for bit in [*bits, *[0] * CODE_MEMORY]:
+        register = (state << 1) | int(bit)
+        coded.extend(int(o) for o in _OUTPUTS[register])
+        state = register & (_STATES - 1)
+    return coded
+
+
+def list_decode(z: Any, size: int = LIST_SIZE) -> list[list[int]]:
+    """The `size` most likely payloads (best first) for the coded bits' soft values `z`
+    (positive: a 1 is likelier), by a parallel list Viterbi decoder: every state keeps its
+    `size` best paths, and the paths ending in state 0 are read back.
+
+    A path's score is the sum of z times the +-1 coded bits it emits, the log-likelihood
+    (up to a constant) when the z are equally noisy Gaussian values."""
+    steps = len(z) // len(CODE_POLYNOMIALS)
+    signed = np.asarray(z, np.float64).reshape(steps, len(CODE_POLYNOMIALS))
+    symbols = _OUTPUTS * 2 - 1  # [register, output]
+    # Into next state n come the registers (b << MEMORY) | n, from states (n >> 1) | (b << 5).
+    nexts = np.arange(_STATES)
+    registers = np.stack([nexts, nexts | _STATES], axis=1)  # [n, b]
+    previous = (registers >> 1) & (_STATES - 1)
+    score = np.full((_STATES, size), -np.inf)
+    score[0, 0] = 0.0
+    back = np.zeros((steps, _STATES, size), np.int64)  # b * size + rank of the previous path
+    for t in range(steps):
+        branch = symbols[registers] @ signed[t]  # [n, b]
+        candidates = (score[previous] + branch[:, :, None]).reshape(_STATES, 2 * size)
+        best = np.argsort(-candidates, axis=1, kind="stable")[:, :size]
+        score = np.take_along_axis(candidates, best, axis=1)
+        back[t] = best
+    # Read every path ending in state 0 back at once, best first.
+    alive = int(np.isfinite(score[0]).sum())
+    state = np.zeros(alive, np.int64)
+    rank = np.arange(alive)
+    bits = np.zeros((alive, steps), np.int64)
+    for t in range(steps - 1, -1, -1):
+        b, rank = np.divmod(back[t, state, rank], size)
+        bits[:, t] = state & 1
+        state = previous[state, b]
+    return bits[:, :PAYLOAD_BITS].tolist()
+
+
 def _cells(bits: Sequence[int], portrait: bool) -> Any:
-    """The +-1 value of every cell for this payload."""
+    """The +-1 value of every cell for this payload (its coded bits spread over the cells)."""
     pilot, bit, chips = _layout(portrait)
-    signs = np.asarray(bits, np.float32) * 2 - 1
+    signs = np.asarray(encode_payload(bits), np.float32) * 2 - 1
     return pilot + chips * signs[np.maximum(bit, 0)] * (bit >= 0)
 
 
@@ -174,11 +252,12 @@ def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
     return cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _strength(luma: Any) -> Any:
+def _strength(luma: Any, gain: float = 1.0) -> Any:
     """Per-pixel amplitude, after SSIM's own sensitivity: a change of a within a window of
     local spread s costs about a^2 / (2 s^2 + C2) of its SSIM, so the amplitude follows
     sqrt(2 s^2 + C2): less on flat parts (where the eye sees it too), more on busy ones. The
-    frame's RMS change is EMBED_RMS, but nowhere above SSIM_BUDGET * sqrt(2 s^2 + C2)."""
+    frame's RMS change is `gain` * EMBED_RMS, but nowhere above SSIM_BUDGET *
+    sqrt(2 s^2 + C2)."""
     height, width = luma.shape
     small = cv2.resize(
         luma, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
@@ -187,7 +266,7 @@ def _strength(luma: Any) -> Any:
     tolerance = np.sqrt(2 * np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2)
     weight = np.clip(tolerance / float(tolerance.mean()), *WEIGHT_RANGE)
     rms = float(np.sqrt(np.mean(weight**2))) * PATTERN_RMS
-    amplitude = np.minimum(weight * (EMBED_RMS / rms), SSIM_BUDGET * tolerance)
+    amplitude = np.minimum(weight * (gain * EMBED_RMS / rms), SSIM_BUDGET * tolerance)
     return cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -209,14 +288,31 @@ class FrameWatermarker:
         return self._patterns[(width, height)]
 
     def embed(self, frame_rgb: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The frame with the mark at EMBED_RMS levels where SSIM allows. Where the caps,
+        dark parts or clipping at 0 and 255 leave less (black backgrounds, saturated
+        cellular automata), the rest of the frame takes up to MAX_GAIN times more."""
+        marked, achieved = self._embed(frame_rgb, 1.0)
+        if achieved < EMBED_RMS / REGAIN_BELOW:
+            marked, _ = self._embed(frame_rgb, min(EMBED_RMS / max(achieved, 1e-3), MAX_GAIN))
+        return marked
+
+    def _embed(self, frame_rgb: np.ndarray[Any, Any], gain: float) -> tuple[Any, float]:
+        """The marked frame at this gain, and its RMS change (levels, over R, G and B)."""
         height, width = frame_rgb.shape[:2]
         pattern = self.pattern(width, height)
-        change = _strength(_luma(frame_rgb)) * pattern
-        # The same change on R, G and B moves luma by that much and leaves colour be; near
-        # black a channel changes less, where SSIM (and the eye) notice most.
+        change = _strength(_luma(frame_rgb), gain) * pattern
+        # The same change on R, G and B moves luma by that much and leaves colour be. Where
+        # a channel is dark around a pixel it changes less: there SSIM's luminance term (and
+        # the eye) notice most. Around, not at the pixel: a black pixel among bright ones
+        # (text, cellular automata) still takes its half of the mark, the rising one.
         pixels = frame_rgb.astype(np.float32)
-        marked = pixels + change[:, :, None] * np.minimum(pixels / DARK_LEVEL, 1.0)
-        return np.clip(marked + 0.5, 0, 255).astype(np.uint8)
+        small = cv2.resize(
+            pixels, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
+        )
+        dark = np.minimum(cv2.blur(small, (3, 3)) / DARK_LEVEL, 1.0)
+        dark = cv2.resize(dark, (width, height), interpolation=cv2.INTER_LINEAR)
+        marked = np.clip(pixels + change[:, :, None] * dark + 0.5, 0, 255).astype(np.uint8)
+        return marked, float(np.sqrt(np.mean((marked - pixels) ** 2)))
 
 
 def default_workers() -> int:
@@ -270,17 +366,23 @@ def _whiten(image: Any) -> Any:
 
 @cache
 def _templates(portrait: bool) -> tuple[Any, Any]:
-    """The pilot at detection resolution (high-passed as the picture is), and each payload
-    bit's cells there, as a [PAYLOAD_BITS, rows * cols] matrix of chip signs."""
+    """The pilot at detection resolution (high-passed as the picture is), and each coded
+    bit's cells there, as a [CODED_BITS, rows * cols] matrix of chip signs."""
     pilot, bit, chips = _layout(portrait)
     cols, rows = _grid(portrait)
     size = (2 * cols, 2 * rows)
     pilot_t = _highpass(cv2.resize(pilot, size, interpolation=cv2.INTER_LINEAR))
-    per_bit = np.zeros((PAYLOAD_BITS, 2 * rows, 2 * cols), np.float32)
-    for b in range(PAYLOAD_BITS):
+    per_bit = np.zeros((CODED_BITS, 2 * rows, 2 * cols), np.float32)
+    for b in range(CODED_BITS):
         cells = np.where(bit == b, chips, 0).astype(np.float32)
         per_bit[b] = _highpass(cv2.resize(cells, size, interpolation=cv2.INTER_LINEAR))
-    return pilot_t, per_bit.reshape(PAYLOAD_BITS, -1)
+    return pilot_t, per_bit.reshape(CODED_BITS, -1)
+
+
+@cache
+def _squared_templates(portrait: bool) -> Any:
+    """Each coded bit's template squared, for the correlation's noise (kept: 5M values)."""
+    return _templates(portrait)[1] ** 2
 
 
 def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
@@ -310,6 +412,7 @@ def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
 class _Alignment(BaseModel):
     score: float
     crop: float
+    crop_y: float
     top: int
     left: int
     box: tuple[int, int, int, int]
@@ -329,6 +432,17 @@ def _region(picture: Any, box: tuple[int, int, int, int]) -> Any:
     return region, height > width
 
 
+def _crop_shares() -> list[tuple[float, float]]:
+    """(width, height) shares searched: both alike, then the width alone, the height alone."""
+    both = np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP)
+    one = np.arange(CROP_STEP, MAX_ONE_SIDED + 1e-9, CROP_STEP)
+    return (
+        [(float(s), float(s)) for s in both]
+        + [(float(s), 0.0) for s in one]
+        + [(0.0, float(s)) for s in one]
+    )
+
+
 def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
     """The best pilot match at every crop share, for the picture inside `box`."""
     region, portrait = _region(picture, box)
@@ -336,8 +450,8 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
     padded = np.pad(pilot_t, SLACK)
     pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
     found = []
-    for share in np.arange(0.0, MAX_CROP + 1e-9, CROP_STEP):
-        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share)))
+    for share, share_y in _crop_shares():
+        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share_y)))
         view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
         correlation = cv2.matchTemplate(padded, view, cv2.TM_CCORR)
         norm = float(np.sqrt(np.sum(view**2))) * pilot_rms + 1e-6
@@ -345,7 +459,8 @@ def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment
         found.append(
             _Alignment(
                 score=float(correlation[y, x]) / norm,
-                crop=float(share),
+                crop=share,
+                crop_y=share_y,
                 top=int(y) - SLACK,
                 left=int(x) - SLACK,
                 box=box,
@@ -364,6 +479,7 @@ def _distinct(
         if any(
             c.box == candidate.box
             and abs(c.crop - candidate.crop) <= 3 * CROP_STEP
+            and abs(c.crop_y - candidate.crop_y) <= 3 * CROP_STEP
             and abs(c.top - candidate.top) + abs(c.left - candidate.left) <= 4
             for c in chosen
         ):
@@ -374,12 +490,12 @@ def _distinct(
     return chosen
 
 
-def _read_bits(picture: Any, alignment: _Alignment) -> tuple[Any, Any]:
-    """Each bit's correlation z at this alignment."""
+def _read_bits(picture: Any, alignment: _Alignment) -> Any:
+    """Each coded bit's correlation z at this alignment."""
     region, portrait = _region(picture, alignment.box)
     pilot_t, per_bit = _templates(portrait)
     rows, cols = pilot_t.shape
-    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop)))
+    size = (round(cols * (1 - alignment.crop)), round(rows * (1 - alignment.crop_y)))
     view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
     canvas = np.zeros((rows, cols), np.float32)
     y0, x0 = alignment.top, alignment.left
@@ -388,25 +504,35 @@ def _read_bits(picture: Any, alignment: _Alignment) -> tuple[Any, Any]:
     canvas[ys:ye, xs:xe] = view[ys - y0 : ye - y0, xs - x0 : xe - x0]
     flat = canvas.reshape(-1)
     correlation = per_bit @ flat
-    noise = np.sqrt((per_bit**2) @ (flat**2)) + 1e-6
-    return correlation / noise, (correlation > 0).astype(int)
+    noise = np.sqrt(_squared_templates(portrait) @ (flat**2)) + 1e-6
+    return correlation / noise
 
 
-def _repair(z: Any, voted: Any) -> tuple[str | None, Any]:
-    """Try the least certain bits flipped; the first candidate that passes the check wins."""
-    identifier = parse_bits(voted)
-    if identifier is not None:
-        return identifier, voted
-    uncertain = np.argsort(np.abs(z))[:REPAIR_BITS]
-    for mask in range(1, 2**REPAIR_BITS):
-        candidate = voted.copy()
-        for i, position in enumerate(uncertain):
-            if mask >> i & 1:
-                candidate[position] ^= 1
-        identifier = parse_bits(candidate)
+def decode(z: Any) -> str | None:
+    """The identifier of the most likely payload whose check code holds, among the
+    LIST_SIZE most likely for these coded bits' z; None when none holds."""
+    for bits in list_decode(z):
+        identifier = parse_bits(bits)
         if identifier is not None:
-            return identifier, candidate
-    return None, voted
+            return identifier
+    return None
+
+
+def mark_strength(frames: np.ndarray[Any, Any], identifier_hex: str) -> float:
+    """How much mark marked `frames` carry: the mean z of the coded bits read at the whole
+    frame, signed by the bits embedded (before any codec: what the footage could take).
+    Below WEAK_MARK_Z the stamp warns; near 0 the footage took none (near-black or flat
+    frames, where SSIM allows almost no change, or 1-pixel noise-like content)."""
+    average = LumaAverage()
+    for frame in frames:
+        average.add(frame)
+    picture = average.mean()
+    if picture is None:
+        return 0.0
+    height, width = picture.shape
+    whole = _Alignment(score=0.0, crop=0.0, crop_y=0.0, top=0, left=0, box=(0, height, 0, width))
+    signs = np.asarray(encode_payload(payload_bits(identifier_hex))) * 2 - 1
+    return float(np.mean(_read_bits(picture, whole) * signs))
 
 
 class LumaAverage:
@@ -442,11 +568,14 @@ def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
     parts = []
     if (top, bottom, left, right) != (0, shape[0], 0, shape[1]):
         parts.append(f"picture at rows {top}-{bottom}, columns {left}-{right} (bars cut)")
-    if alignment.crop > CROP_STEP / 2:
+    if max(alignment.crop, alignment.crop_y) > CROP_STEP / 2:
         pilot_t, _ = _templates(portrait=(bottom - top) > (right - left))
         rows, cols = pilot_t.shape
+        shares = f"{alignment.crop:.1%}"
+        if alignment.crop != alignment.crop_y:
+            shares += f" of the width, {alignment.crop_y:.1%} of the height,"
         parts.append(
-            f"crop {alignment.crop:.1%} at ({alignment.left / cols:.1%} from the left, "
+            f"crop {shares} at ({alignment.left / cols:.1%} from the left, "
             f"{alignment.top / rows:.1%} from the top)"
         )
     return "; ".join(parts) or "whole frame"
@@ -477,14 +606,16 @@ def read_average(average: LumaAverage) -> WatermarkReading:
     # The picture as delivered (whole frame, or inside its bars) is read whatever the pilot
     # says: it is the commonest delivery, and where the codec left the pilot too faint to
     # stand out from the search's best chance peak, the payload can still be there.
-    whole = [a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == 0.0]
+    whole = [
+        a.model_copy(update={"top": 0, "left": 0}) for a in candidates if a.crop == a.crop_y == 0.0
+    ]
     best = _distinct(candidates, READINGS, sorted(whole, key=lambda a: -a.score))
     first_z = 0.0
     for index, alignment in enumerate(best):
-        z, voted = _read_bits(picture, alignment)
+        z = _read_bits(picture, alignment)
         confidence = round(float(np.mean(np.abs(z))), 3)
         first_z = first_z or confidence
-        identifier, _ = _repair(z, voted)
+        identifier = decode(z)
         if identifier is not None:
             return WatermarkReading(
                 found=True,

@@ -17,7 +17,7 @@ from provenance import stamp as stamp_module
 from provenance.label import LabelStyle, draw_label, placement
 from provenance.stamp import ProvenanceReport, Stamper
 from provenance.verify import verify_file
-from provenance.watermark import METHOD, PAYLOAD_BITS, embed_video, payload_id
+from provenance.watermark import METHOD, PAYLOAD_BITS, WEAK_MARK_Z, embed_video, payload_id
 from vidflow.settings import Settings
 
 
@@ -30,6 +30,23 @@ def test_report_names_what_was_stamped(stamped: tuple[Path, ProvenanceReport]) -
     assert set(report.timings) == {"watermark_s", "label_s", "encode_s", "sign_s"}
     assert all(seconds >= 0 for seconds in report.timings.values())
     assert not list(path.parent.glob(".*"))  # no temporary files left behind
+
+
+def test_a_well_marked_video_carries_no_warning(stamped: tuple[Path, ProvenanceReport]) -> None:
+    _, report = stamped
+    assert report.watermark.strength >= WEAK_MARK_Z and report.watermark.warning is None
+
+
+def test_footage_that_takes_almost_no_mark_is_stamped_with_a_warning(tmp_path: Path) -> None:
+    """Near-black frames with sparse 1-pixel dots (like lavfi's life): SSIM leaves almost no
+    room for a mark there, and the stamp must say so instead of publishing it silently."""
+    rng = np.random.default_rng(5)
+    frames = np.zeros((9, 256, 256, 3), np.uint8)
+    frames[rng.random((9, 256, 256)) < 0.04] = (224, 192, 128)
+    settings = Settings(cache_dir=tmp_path / "cache", label_enabled=False)
+    report = Stamper(settings).stamp(frames, 16, tmp_path / "dark.mp4", make_job())
+    assert report.watermark.strength < WEAK_MARK_Z
+    assert report.watermark.warning is not None and "weak" in report.watermark.warning
 
 
 def test_output_is_browser_playable_h264(stamped: tuple[Path, ProvenanceReport]) -> None:

@@ -17,6 +17,7 @@ from provenance_fixtures import clip, make_job, settings, stamped  # noqa: F401
 
 from provenance.stamp import ProvenanceReport, encode_h264
 from provenance.verify import verify_file
+from provenance.watermark import FALSE_MATCH_BOUND, LIST_SIZE, READINGS
 from vidflow.cli import main
 
 
@@ -126,3 +127,13 @@ def test_an_edited_manifest_claim_verifies_as_tampered(
     result = verify_file(forged)
     assert result.status == "tampered" and not result.c2pa.valid
     assert main(["verify", str(forged)]) == 2
+
+
+def test_help_states_the_false_match_bound_and_where_it_comes_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"at most {FALSE_MATCH_BOUND:.1e}" in text
+    assert f"{READINGS} readings x {LIST_SIZE} decoder candidates" in text

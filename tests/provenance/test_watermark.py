@@ -19,14 +19,17 @@ from provenance.bench.watermark_robustness import animate, attack, encode, lavfi
 from provenance.verify import read_frames, read_watermark
 from provenance.watermark import (
     CHECK_BITS,
+    CODED_BITS,
     FALSE_MATCH_BOUND,
+    LIST_SIZE,
     PAYLOAD_BITS,
     READINGS,
-    REPAIR_BITS,
     LumaAverage,
-    _repair,
     content_box,
+    decode,
     embed_video,
+    encode_payload,
+    list_decode,
     map_frames,
     parse_bits,
     payload_bits,
@@ -100,15 +103,39 @@ def test_the_reading_says_where_the_picture_was(published: Path, tmp_path: Path)
     assert boxed.alignment is not None and "(bars cut)" in boxed.alignment
 
 
+def test_a_crop_of_one_side_only_is_found(published: Path, tmp_path: Path) -> None:
+    """A platform filling a narrower aspect ratio cuts the width and keeps the height."""
+    reading = read_watermark(attack(published, "crop 20% of the width, right", tmp_path))
+    assert reading.payload == PAYLOAD, reading
+    found = re.fullmatch(
+        r"crop ([\d.]+)% of the width, ([\d.]+)% of the height, at \(([\d.]+)% .*",
+        str(reading.alignment),
+    )
+    assert found is not None, reading.alignment
+    width, height, left = (float(v) for v in found.groups())
+    assert abs(width - 20) <= 1 and height <= 1 and abs(left - 20) <= 1
+
+
 def test_letterbox_bars_are_found() -> None:
     picture = np.zeros((1920, 1080), np.float32)
     picture[660:1260] = np.random.default_rng(0).uniform(20, 230, (600, 1080))
     assert content_box(picture) == (662, 1258, 0, 1080)
 
 
-def test_false_match_bound_follows_from_the_check_bits_and_readings() -> None:
-    assert FALSE_MATCH_BOUND == READINGS * 2**REPAIR_BITS / 2**CHECK_BITS
+def test_false_match_bound_follows_from_the_check_bits_and_candidates() -> None:
+    assert FALSE_MATCH_BOUND == READINGS * LIST_SIZE / 2**CHECK_BITS
     assert FALSE_MATCH_BOUND <= 1e-6
+
+
+def test_each_reading_hands_at_most_list_size_candidates_to_the_check() -> None:
+    checked: list[list[int]] = []
+    rng = np.random.default_rng(3)
+    for z in rng.normal(0, 1, (5, CODED_BITS)):
+        paths = list_decode(z)
+        checked += paths
+        assert len(paths) == LIST_SIZE
+        assert len({tuple(p) for p in paths}) == LIST_SIZE  # distinct payloads
+    assert all(len(p) == PAYLOAD_BITS for p in checked)
 
 
 def test_clean_clips_never_match(noise_clip: np.ndarray, tmp_path: Path) -> None:
@@ -136,17 +163,17 @@ def test_noise_pictures_never_match_even_after_every_reading() -> None:
         assert not read_average(average).found
 
 
-def test_repair_fixes_a_few_uncertain_bits_but_not_noise() -> None:
-    bits = np.asarray(payload_bits(PAYLOAD))
-    z = (bits * 2 - 1) * 5.0  # confident...
-    z[[3, 40]] *= -0.1  # ...but two bits narrowly wrong
-    voted = (z > 0).astype(int)
-    assert parse_bits(voted) is None
-    identifier, repaired = _repair(z, voted)
-    assert identifier == PAYLOAD and list(repaired) == list(bits)
+def test_the_code_corrects_weak_and_wrong_coded_bits_but_noise_never_passes() -> None:
+    coded = np.asarray(encode_payload(payload_bits(PAYLOAD)))
+    assert len(coded) == CODED_BITS
+    assert list_decode((coded * 2 - 1) * 3.0)[0] == payload_bits(PAYLOAD)
     rng = np.random.default_rng(1)
-    noise = rng.normal(0, 1, (300, PAYLOAD_BITS))
-    assert all(_repair(v, (v > 0).astype(int))[0] is None for v in noise)
+    # A weak mark: coded bits at z ~1 in unit noise, about one in six of them read wrong.
+    weak = [(coded * 2 - 1) * 1.2 + rng.normal(0, 1, CODED_BITS) for _ in range(20)]
+    assert np.mean([np.sum((z > 0) != coded) for z in weak]) > 15
+    assert sum(decode(z) == PAYLOAD for z in weak) >= 18
+    # The check code throws out the list's candidates when there is no mark.
+    assert all(decode(z) is None for z in rng.normal(0, 1, (200, CODED_BITS)))
 
 
 def test_noise_like_frames_carry_the_watermark(noise_clip: np.ndarray) -> None:
