@@ -295,6 +295,19 @@ def write_tiny(videos: int, clean: int, seed: int, tiny_dir: Path) -> int:
     return len(wanted)
 
 
+def clip_indices(
+    videos: int, clean: int, shard: tuple[int, int], tiny: str = "all"
+) -> tuple[list[int], list[int]]:
+    """The marked and the clean clips a run makes: those of its shard, with the tiny
+    model's clips ("all"), without them ("none") or alone ("only")."""
+    keep = {"all": (True, False), "none": (False,), "only": (True,)}[tiny]
+    marked = [i for i in range(videos) if i % shard[1] == shard[0]
+              and (_marked_kind(i)[0] == "tiny") in keep]  # fmt: skip
+    unmarked = [i for i in range(clean) if i % shard[1] == shard[0]
+                and (i % 20 == 0) in keep]  # fmt: skip
+    return marked, unmarked
+
+
 def _mark_and_attack(
     index: int, seed: int, attacks: list[str], tiny_dir: Path | None, workers: int | None
 ) -> dict[str, Any]:
@@ -354,15 +367,17 @@ def run(
     shard: tuple[int, int],
     jobs: int = 1,
     tiny_dir: Path | None = None,
+    tiny: str = "all",
 ) -> dict[str, Any]:
     """Raw results of this shard (merge shards with `summarise`), clips spread over `jobs`
-    processes (each marks with one thread then)."""
+    processes (each marks with one thread then). `tiny` "none" leaves out the tiny model's
+    clips (marked and clean) and "only" runs just those: a machine without diffusers runs
+    the rest, this one the tiny clips, and --merge joins them."""
     rows: dict[str, dict[str, list[Any]]] = {
         name: {"found": [], "wrong_payload": [], "bit_confidence": [], "sync": [], "read_s": []}
         for name in attacks
     }
-    indices = [i for i in range(videos) if i % shard[1] == shard[0]]
-    clean_indices = [i for i in range(clean) if i % shard[1] == shard[0]]
+    indices, clean_indices = clip_indices(videos, clean, shard, tiny)
     mark = partial(_mark_and_attack, seed=seed, attacks=attacks, tiny_dir=tiny_dir,
                    workers=1 if jobs > 1 else None)  # fmt: skip
     read_clean = partial(_read_clean, seed=seed + 10_000, tiny_dir=tiny_dir)
@@ -476,6 +491,14 @@ def main() -> None:
                         "of running the model: torch and diffusers are then not needed")  # fmt: skip
     parser.add_argument("--write-tiny", type=Path, metavar="DIR",
                         help="write the tiny model's clips this run needs to DIR, then stop")  # fmt: skip
+    parser.add_argument("--tiny", choices=("all", "none", "only"), default="all",
+                        help="the tiny model's clips: with the rest, left out, or alone "
+                        "(with --raw, to --merge runs made on two machines)")  # fmt: skip
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="write this run's raw results (for --merge) instead of the summary",
+    )
     parser.add_argument("--out", type=Path, default=Path("watermark-robustness.json"))
     args = parser.parse_args()
     if args.write_tiny:
@@ -486,8 +509,8 @@ def main() -> None:
         result = summarise([json.loads(path.read_text()) for path in args.merge])
     else:
         raw = run(args.videos, args.clean, args.seed, args.attacks, tuple(args.shard),
-                  args.jobs, args.tiny_dir)  # fmt: skip
-        if args.shard[1] > 1:
+                  args.jobs, args.tiny_dir, args.tiny)  # fmt: skip
+        if args.shard[1] > 1 or args.raw:
             args.out.write_text(json.dumps(raw))
             return
         result = summarise([raw])

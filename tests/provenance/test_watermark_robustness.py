@@ -59,3 +59,17 @@ def test_clips_the_stamp_warns_about_still_count_as_found_or_missed() -> None:
     assert summary["warned_videos"] == 1
     assert summary["attacks"]["h264 crf 28"]["found"] == 2 / 3
     assert summary["attacks"]["h264 crf 28"]["found_unwarned"] == 1.0
+
+
+def test_tiny_clips_can_run_apart_and_together() -> None:
+    """--tiny none on one machine and --tiny only on another make every clip once."""
+    from provenance.bench.watermark_robustness import TINY_CLIPS, clip_indices
+
+    every = clip_indices(40, 100, (0, 1))
+    rest, only = clip_indices(40, 100, (0, 1), "none"), clip_indices(40, 100, (0, 1), "only")
+    assert only[0] == list(range(TINY_CLIPS))
+    assert only[1] == [0, 20, 40, 60, 80]
+    for part in (0, 1):
+        assert sorted(rest[part] + only[part]) == every[part]
+        assert not set(rest[part]) & set(only[part])
+    assert clip_indices(40, 100, (1, 2), "none")[0] == [i for i in rest[0] if i % 2]
