@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     fanout_slots: int | None = Field(
         None, ge=1, description="GPUs to plan shards for; default: the pool's online workers."
     )
+    fanout_worker_grace_s: float = Field(
+        300.0,
+        gt=0,
+        description="A fan-out fails, naming the pool, once its pool has had no online "
+        "worker this long while shards wait to be taken (instead of waiting forever).",
+    )
     claim_lease_s: float = Field(
         120.0,
         gt=0,
