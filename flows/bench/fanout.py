@@ -259,9 +259,9 @@ def main() -> None:
         help="with --rounds 0: the overhead (s) the scaling target allows",
     )
     parser.add_argument("--size", type=int, default=256, help="scaling jobs: width = height")
-    # 256x256x81, 200 steps: about a minute of one core per job, ~5x a shard's fixed work
-    # (at 8 steps and 33 frames a job was 3 s against ~14 s of fixed work: the scaling run
-    # measured process starts, not generation).
+    # 256x256x81, 200 steps: a job's generation is ~53 s of one core (46 s denoising, 9 s
+    # VAE decode), ~4-5x a shard's fixed work; at 33 frames and 8 steps it was ~3 s
+    # against ~14 s of fixed work, and the scaling run measured process starts.
     parser.add_argument("--frames", type=int, default=81, help="scaling jobs: frames (4k+1)")
     parser.add_argument("--steps", type=int, default=200, help="scaling jobs: denoising steps")
     parser.add_argument(
