@@ -13,7 +13,9 @@ state but Completed, or whose liveness claim lapses (or never appears) while Pre
 says Pending or Running (its worker was killed and nobody told the server), is marked
 Crashed and submitted once more.
 The resubmitted shard finds its finished jobs in the ledger and takes over the dead
-worker's job claims once they lapse, so nothing finished is made again.
+worker's job claims once they lapse, so nothing finished is made again. A pool with no
+online worker for `fanout_worker_grace_s` while shards wait to be taken fails the run with
+a `ConfigError` naming the pool (its shards are cancelled), instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from prefect import get_client
 from prefect.client.schemas.objects import FlowRun, StateType, WorkerStatus
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
-from prefect.states import Crashed
+from prefect.states import Cancelled, Crashed
 
 from flows.shards import split_jobs
 from moderation.prompt_filter import Verdict
 from vidflow.claims import Claims
+from vidflow.errors import ConfigError
 from vidflow.manifest import Manifest
 from vidflow.settings import Settings
 from vidflow.spec import Job
@@ -46,6 +49,7 @@ ATTEMPTS = 2  # the first run of a shard, and one resubmission
 # A shard that is Pending or Running but has not claimed its liveness key after this long
 # is dead.
 START_GRACE_S = 120.0
+WORKER_CHECK_S = 5.0  # how often the pool's workers are counted while a shard waits
 
 
 def liveness_key(run_id: str, shard: int, attempt: int) -> str:
@@ -82,6 +86,29 @@ def pool_slots(deployment: str) -> int:
             return 1
         workers = client.read_workers_for_work_pool(pool)
     return max(1, sum(1 for w in workers if w.status == WorkerStatus.ONLINE))
+
+
+class PoolWatch:
+    """How long the pool has had no online worker, counted while a shard waits for one."""
+
+    def __init__(self, pool: str | None, grace_s: float) -> None:
+        self.pool = pool
+        self.grace_s = grace_s
+        self.checked = 0.0
+        self.unattended_since: float | None = None
+
+    def unattended(self, client: Any) -> bool:
+        """True once no worker of the pool has been online for the grace."""
+        now = time.monotonic()
+        if self.pool is None or now - self.checked < WORKER_CHECK_S:
+            return False
+        self.checked = now
+        workers = client.read_workers_for_work_pool(self.pool)
+        if any(w.status == WorkerStatus.ONLINE for w in workers):
+            self.unattended_since = None
+            return False
+        self.unattended_since = self.unattended_since or now
+        return now - self.unattended_since >= self.grace_s
 
 
 def runs_on_the_pool(deployment: str) -> bool:
@@ -157,8 +184,15 @@ def fan_out(
     claims = Claims(store, owner=f"{run_id}-parent", lease_s=settings.claim_lease_s)
     finished = 0
     with get_client(sync_client=True) as client:
+        watch = PoolWatch(
+            client.read_deployment_by_name(deployment).work_pool_name,
+            settings.fanout_worker_grace_s,
+        )
         while not all(shard.done for shard in shards):
             time.sleep(POLL_S)
+            waiting = [s for s in shards if not s.done and s.state in ("Scheduled", "Late")]
+            if waiting and watch.unattended(client):
+                _give_up(client, shards, deployment, watch)
             for shard in shards:
                 if shard.done:
                     continue
@@ -207,6 +241,21 @@ def fan_out(
                     finished += len(shard.manifests)
                     on_shard_done(shard, finished)
     return [manifest for shard in shards for manifest in shard.manifests]
+
+
+def _give_up(client: Any, shards: list[Shard], deployment: str, watch: PoolWatch) -> None:
+    """Cancel the shards not done (none may start after the parent has gone) and fail."""
+    left = [s for s in shards if not s.done and s.flow_run_id is not None]
+    for shard in left:
+        client.set_flow_run_state(
+            shard.flow_run_id, Cancelled(message="vidflow: no worker in the pool"), force=True
+        )
+    raise ConfigError(
+        f"work pool '{watch.pool}' has had no online worker for {watch.grace_s:.0f} s "
+        f"(VIDFLOW_FANOUT_WORKER_GRACE_S); {len(left)} shard(s) of {deployment} were "
+        f"cancelled: start one worker per GPU (prefect worker start --pool {watch.pool}) or "
+        "unset VIDFLOW_FANOUT_DEPLOYMENT to generate here"
+    )
 
 
 def _unfinished(job: Job, verdict: Verdict, store: Store, why: str) -> Manifest:

@@ -352,6 +352,8 @@ def _generate_batch(
     gpus: list[str | None] = list(visible_gpu_ids(settings.gpus)) or [None]
     plain = [job for job, _ in jobs]
     groups = assign_to_gpus(split_jobs(plain, len(gpus)), len(gpus)) if len(gpus) > 1 else [plain]
+    # The children share the run's CPU budget (one worker per GPU has one child).
+    child_threads = max(1, settings.cpu_budget() // len(groups))
     # One GPU slot per child: runs from GitHub and from Prefect workers queue here.
     with gpu_slot(gpus=len(groups)):
         batches = [
@@ -362,6 +364,7 @@ def _generate_batch(
                 timeout_s=settings.generation_timeout_s,
                 on_progress=on_progress,
                 env=None if gpu is None else {"CUDA_VISIBLE_DEVICES": gpu},
+                cpu_threads=child_threads,
             )
             for group, gpu in zip(groups, gpus, strict=False)
         ]

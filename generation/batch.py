@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from vidflow.settings import affinity_cores
 from vidflow.spec import Job
 
 logger = logging.getLogger(__name__)
@@ -133,12 +134,34 @@ def _generate_group(
         planned = plan.model_dump() | ({"measured_peak_gib": measured} if measured else {})
         # Which GPU of the host made it: the worker's or the local child's pinning.
         planned["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+        planned["cpu_threads"] = cpu_threads_in_use()
         if runner is not None:
             planned |= runner.job_settings(job)
         update = {"plan": planned, "telemetry": sampler.stop()}
         report.put(result.model_copy(update=update).model_dump_json())
     if runner is not None:
         runner.close()
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Keep torch (and the OpenMP and MKL pools under it) to the worker's CPU budget.
+
+    Called before torch is loaded: OpenMP reads its variables once, at start-up, and
+    torch's inter-op pool can be sized only before its first use.
+    """
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+
+
+def cpu_threads_in_use() -> dict[str, int]:
+    """torch's thread pools as they are in this process, for the manifest's plan."""
+    import torch
+
+    return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
 
 
 def _die_with_parent(parent: int) -> None:
@@ -160,10 +183,12 @@ def _child_main(  # type: ignore[no-untyped-def]
     report: Any,
     parent: int,
     env: dict[str, str],
+    cpu_threads: int,
 ):
     _die_with_parent(parent)
     # Before anything touches CUDA: CUDA_VISIBLE_DEVICES pins this child to its GPU.
     os.environ.update(env)
+    limit_cpu_threads(cpu_threads)
     jobs = [Job.model_validate_json(j) for j in jobs_json]
     ordered = sorted(jobs, key=lambda j: j.preset)
     for _, group in groupby(ordered, key=lambda j: j.preset):
@@ -184,11 +209,13 @@ def run_batch(
     timeout_s: float,
     on_progress: Callable[[StepProgress], None] | None = None,
     env: dict[str, str] | None = None,
+    cpu_threads: int | None = None,
 ) -> Generator[GenerationResult, None, None]:
     """Yield one result per job, in the order they finish; never hang, never drop a job.
 
     on_progress: called in this process for each denoising step the child finishes.
     env: variables set in the child before it loads anything (CUDA_VISIBLE_DEVICES).
+    cpu_threads: the child's torch threads (default: the cores this process may run on).
     """
     context = mp.get_context("spawn")
     report = context.Queue()
@@ -201,6 +228,7 @@ def run_batch(
             report,
             os.getpid(),
             env or {},
+            cpu_threads or affinity_cores(),
         ),
         name="vidflow-generation",
         daemon=True,

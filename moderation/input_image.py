@@ -12,12 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from moderation.prompt_filter import Reason, Verdict
-from moderation.safety import SafetyReport, SafetyScorer
+
+if TYPE_CHECKING:
+    # torch comes with these: a shard's flow imports this module, and torch is ~1.4 s of
+    # its start on a small CPU, before the flow run is even Running.
+    from moderation.safety import SafetyReport, SafetyScorer
 
 logger = logging.getLogger(__name__)
 

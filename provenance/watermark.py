@@ -34,7 +34,6 @@ payload, so its thousands of positions do not enter the bound.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -43,6 +42,8 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 from pydantic import BaseModel, Field
+
+from vidflow.settings import affinity_cores
 
 METHOD = "canonical-grid-spread-spectrum"
 ID_BITS = 32
@@ -315,13 +316,6 @@ class FrameWatermarker:
         return marked, float(np.sqrt(np.mean((marked - pixels) ** 2)))
 
 
-def default_workers() -> int:
-    """CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
@@ -330,7 +324,7 @@ def map_frames(
     function: Callable[[_In], _Out], items: Sequence[_In], workers: int | None = None
 ) -> list[_Out]:
     """`function` over `items` in order, on up to `workers` threads (default: every core)."""
-    workers = min(workers or default_workers(), len(items) // FRAMES_PER_WORKER)
+    workers = min(workers or affinity_cores(), len(items) // FRAMES_PER_WORKER)
     if workers <= 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(workers, thread_name_prefix="watermark") as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -70,12 +71,42 @@ class Settings(BaseSettings):
     fanout_slots: int | None = Field(
         None, ge=1, description="GPUs to plan shards for; default: the pool's online workers."
     )
+    fanout_worker_grace_s: float = Field(
+        300.0,
+        gt=0,
+        description="A fan-out fails, naming the pool, once its pool has had no online "
+        "worker this long while shards wait to be taken (instead of waiting forever).",
+    )
     claim_lease_s: float = Field(
         120.0,
         gt=0,
         description="A job or shard claim lapses this long after its holder last renewed it "
         "(renewed every quarter lease), so a dead worker's jobs are taken again.",
     )
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads each CPU-parallel part of a job may use (torch in the "
+        "generation child and in safety scoring, ONNX Runtime, OpenCV, the watermark pool, "
+        "ffmpeg); default: the cores this process may run on (its CPU affinity).",
+    )
+
+    def cpu_budget(self) -> int:
+        """The worker's CPU budget: `cpu_threads`, else the cores its affinity allows.
+
+        Every library with a thread pool of its own sizes it from the whole machine by
+        default, so two workers on one host each ran (cores x libraries) threads and
+        oversubscribed it. Pinning a worker (taskset) alone is enough: its children inherit
+        the affinity, and this budget follows it.
+        """
+        return self.cpu_threads or affinity_cores()
+
+
+def affinity_cores() -> int:
+    """The CPU cores this process may run on (taskset, cgroup cpusets), else all of them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=1)

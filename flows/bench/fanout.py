@@ -2,10 +2,12 @@
 
 What it models: a team's Prefect server, the `gpu` work pool and one process worker per
 GPU, with `vidflow run` fanning a batch out from a machine without a GPU (a GitHub
-runner). Here the "GPUs" are CPU cores: each worker's torch uses one thread
-(OMP_NUM_THREADS=1), so N workers on N free cores behave like N GPUs of one host. Jobs use
-the embedded tiny preset; the real parts run (Prefect server, workers, flow runs,
-diffusers, watermark, C2PA, store).
+runner). Here the "GPUs" are CPU cores: worker i is pinned to core i (taskset), and its
+CPU budget (VIDFLOW_CPU_THREADS' default, the pinned affinity: 1 thread) holds every
+thread pool of its jobs (torch, ONNX Runtime, OpenCV, watermark, ffmpeg) to that core, so
+N workers on N free cores behave like N GPUs of one host. Jobs use the embedded tiny
+preset; the real parts run (Prefect server, workers, flow runs, diffusers, watermark,
+C2PA, store).
 
 Two measurements, each from Prefect's own records of the shard flow runs:
 
@@ -13,9 +15,14 @@ Two measurements, each from Prefect's own records of the shard flow runs:
             overhead is its flow run's life (created -> ended, as the server records it)
             minus the work its flow did (the shard report's started_at -> finished_at):
             worker pick-up, process start, imports, deployment pull step, state changes.
-  scaling:  N*k equal jobs (k per worker) at a size where generation dominates, once with
-            1 worker and once with N; the fan-out's wall time is first shard created ->
-            last shard ended. Target: wall(N) <= 1.15 * wall(1) / N + the overhead.
+            The same shards give the fixed work of a shard, reported apart: its work
+            minus its one job's generation and CPU stages (the generation child's start
+            and model load, the safety detectors' and the stamper's set-up, claims).
+  scaling:  N*k equal jobs (k per worker) at a size where generation dominates (by
+            default a job's generation is several times a shard's fixed work: the tiny
+            model's time goes into its steps and its VAE decode), once with 1 worker and
+            once with N; the fan-out's wall time is first shard created -> last shard
+            ended. Target: wall(N) <= 1.15 * wall(1) / N + the overhead.
 
     python -m flows.bench.fanout --out docs/bench/fanout.json
 
@@ -43,6 +50,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
+CORES = sorted(os.sched_getaffinity(0))
 
 
 def _free_port() -> int:
@@ -54,8 +62,9 @@ def _free_port() -> int:
 class Bench:
     """A Prefect server with the gpu pool, the shard deployment and workers, in `home`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, pin: bool = False) -> None:
         self.home = home
+        self.pin = pin
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDFLOW_"))}
@@ -68,8 +77,6 @@ class Bench:
             "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
             "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             "VIDFLOW_CACHE_DIR": str(home / "cache"),
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         }
         # This process's own client calls go to the same server (set before prefect loads).
@@ -111,8 +118,11 @@ class Bench:
         for i in range(len(self.workers), count):
             name = f"worker-{i}"
             log = (self.home / f"{name}.log").open("ab")
+            # Its own core, as a GPU worker has its own GPU: the CPU budget follows.
+            pin = ["taskset", "-c", str(CORES[i % len(CORES)])] if self.pin else []
             self.workers[name] = subprocess.Popen(
-                [*PREFECT, "worker", "start", "--pool", "gpu", "--limit", "1", "--name", name],
+                [*pin, *PREFECT, "worker", "start", "--pool", "gpu", "--limit", "1",
+                 "--name", name],
                 env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -193,6 +203,9 @@ class Bench:
                 datetime.fromisoformat(report["finished_at"])
                 - datetime.fromisoformat(report["started_at"])
             ).total_seconds()
+            timings = [m.get("timings") or {} for m in report["manifests"]]
+            generation = sum(t.get("total_s", 0.0) for t in timings)
+            stages = sum(t.get("safety_s", 0.0) + t.get("provenance_s", 0.0) for t in timings)
             assert run.created and run.start_time and run.end_time
             life = (run.end_time - run.created).total_seconds()
             entered = datetime.fromisoformat(report["started_at"])
@@ -201,6 +214,14 @@ class Bench:
                 "shard": index, "created": run.created.timestamp(),
                 "ended": run.end_time.timestamp(), "life_s": life, "work_s": work,
                 "overhead_s": life - work, "jobs": len(report["manifests"]),
+                # The shard's work apart from its jobs' generation and CPU stages: what a
+                # shard pays once, whatever its size (exact for a one-job shard, where
+                # nothing overlaps).
+                "generation_s": generation, "cpu_stages_s": stages,
+                "fixed_work_s": work - generation - stages,
+                "model_load_s": sum(t.get("load_s", 0.0) for t in timings),
+                "cpu_threads": [(m.get("plan") or {}).get("cpu_threads")
+                                for m in report["manifests"]],
                 # Where the overhead goes: created -> Running (pick-up, process start, pull
                 # step, flow import), Running -> the flow's body, body end -> Completed.
                 "to_running_s": (run.start_time - run.created).total_seconds(),
@@ -238,17 +259,25 @@ def main() -> None:
         help="with --rounds 0: the overhead (s) the scaling target allows",
     )
     parser.add_argument("--size", type=int, default=256, help="scaling jobs: width = height")
-    parser.add_argument("--frames", type=int, default=33, help="scaling jobs: frames (4k+1)")
-    parser.add_argument("--steps", type=int, default=8, help="scaling jobs: denoising steps")
+    # 256x256x81, 200 steps: a job's generation is ~53 s of one core (46 s denoising, 9 s
+    # VAE decode), ~4-5x a shard's fixed work; at 33 frames and 8 steps it was ~3 s
+    # against ~14 s of fixed work, and the scaling run measured process starts.
+    parser.add_argument("--frames", type=int, default=81, help="scaling jobs: frames (4k+1)")
+    parser.add_argument("--steps", type=int, default=200, help="scaling jobs: denoising steps")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="leave workers unpinned (budget: every core)"
+    )
     parser.add_argument("--out", type=Path, default=Path("fanout.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="vidflow-fanout-bench-"))
     load_before = os.getloadavg()
-    bench = Bench(home)
+    pin = not args.no_pin and shutil.which("taskset") is not None
+    bench = Bench(home, pin)
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                              "load_before": load_before}}  # fmt: skip
+                              "load_before": load_before},
+                              "workers_pinned": pin}  # fmt: skip
     try:
         # 1. Overhead: N shards of one minimal job each, one per worker, so none queues.
         bench.set_workers(args.workers)
@@ -258,12 +287,15 @@ def main() -> None:
         overheads = [s["overhead_s"] for r in rounds for s in r["shards"] if "overhead_s" in s]
         parts = {
             part: statistics.median(s[part] for r in rounds for s in r["shards"] if part in s)
-            for part in ("to_running_s", "to_body_s", "to_end_s")
+            for part in ("to_running_s", "to_body_s", "to_end_s", "fixed_work_s",
+                         "model_load_s", "generation_s", "cpu_stages_s")
         } if rounds else {}  # fmt: skip
         result["overhead"] = {
             "rounds": rounds, "spec": small, "median_parts_s": parts,
             "median_s": statistics.median(overheads) if rounds else args.fixed_overhead,
             "max_s": max(overheads) if rounds else args.fixed_overhead,
+            # Not orchestration: the work a shard pays once, inside its flow body.
+            "fixed_work_median_s": parts.get("fixed_work_s"),
         }  # fmt: skip
         # 2. Scaling: N*k equal jobs with 1 worker, then with N.
         big = {"width": args.size, "height": args.size, "num_frames": args.frames,
@@ -275,10 +307,16 @@ def main() -> None:
         many = bench.run(f"scale{args.workers}", count, big)
         fixed = result["overhead"]["median_s"]
         limit = 1.15 * wall(one) / args.workers + fixed
+        job_s = statistics.median(s["generation_s"] / s["jobs"] for s in one["shards"]
+                                  if "generation_s" in s)  # fmt: skip
+        fixed_work = result["overhead"]["fixed_work_median_s"]
         result["scaling"] = {"spec": big, "jobs": count, "workers": args.workers,
                              "one": one, "many": many, "wall_one_s": wall(one),
                              "wall_many_s": wall(many), "speedup": wall(one) / wall(many),
-                             "limit_s": limit, "meets_target": wall(many) <= limit}  # fmt: skip
+                             "limit_s": limit, "meets_target": wall(many) <= limit,
+                             "job_generation_s": job_s,
+                             "job_over_fixed_work": job_s / fixed_work if fixed_work else None,
+                             }  # fmt: skip
     finally:
         bench.close()
         result["machine"]["load_after"] = os.getloadavg()
@@ -293,8 +331,18 @@ def main() -> None:
     print(f"{'measure':44} {'value':>10} {'target':>12}")
     print(f"{'overhead per shard, median (s)':44} {o['median_s']:10.2f} {'<= 3.00':>12}")
     print(f"{'overhead per shard, max (s)':44} {o['max_s']:10.2f} {'':>12}")
-    for part, seconds in o["median_parts_s"].items():
-        print(f"{'  of which (median) ' + part:44} {seconds:10.2f} {'':>12}")
+    for part in ("to_running_s", "to_body_s", "to_end_s"):
+        if part in o["median_parts_s"]:
+            label = "  of which (median) " + part
+            print(f"{label:44} {o['median_parts_s'][part]:10.2f} {'':>12}")
+    if o["fixed_work_median_s"] is not None:
+        print(f"{'fixed work per shard, median (s)':44} {o['fixed_work_median_s']:10.2f}")
+        label = "  of which model load (s)"
+        print(f"{label:44} {o['median_parts_s']['model_load_s']:10.2f}")
+        label = "job generation at scaling size, median (s)"
+        print(f"{label:44} {s['job_generation_s']:10.2f}")
+        ratio = s["job_over_fixed_work"]
+        print(f"{'  job / fixed work':44} {ratio:10.2f} {'>= 5':>12}")
     label = f"wall, {s['jobs']} jobs, 1 worker (s)"
     print(f"{label:44} {s['wall_one_s']:10.2f}")
     label = f"wall, {s['jobs']} jobs, {s['workers']} workers (s)"

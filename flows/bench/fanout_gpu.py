@@ -112,6 +112,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="vidflow-fanout-gpu-"))
     bench = GpuBench(home)
     bench.env[MODEL_ENV] = str(model)
+    # The README's budget for one worker per GPU: the host's cores shared out, in both runs.
+    cores = len(os.sched_getaffinity(0)) // len(args.gpus.split(","))
+    bench.env["VIDFLOW_CPU_THREADS"] = str(max(1, cores))
     spec = {"preset": PRESET, "steps": args.steps}
     result: dict[str, Any] = {"preset": PRESET, "jobs": args.jobs, "gpus": args.gpus}
     try:

@@ -28,12 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from provenance.watermark import (
-    FrameWatermarker,
-    default_workers,
-    embed_video,
-    read_video,
-)
+from provenance.watermark import FrameWatermarker, embed_video, read_video
+from vidflow.settings import affinity_cores
 
 PAYLOAD = "c0ffee42"
 
@@ -101,7 +97,7 @@ def run(frames: int, width: int, height: int, repeats: int, workers: list[int]) 
         "height": height,
         "frames_decoded": frames,
         "repeats": repeats,
-        "cpu_cores": default_workers(),
+        "cpu_cores": affinity_cores(),
         "cpu": platform.processor() or platform.machine(),
         "opencv_threads": cv2.getNumThreads(),
         "rows": rows,
@@ -120,7 +116,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("watermark-cost.json"))
     args = parser.parse_args()
-    workers = args.workers or worker_counts(default_workers())
+    workers = args.workers or worker_counts(affinity_cores())
     result = run(args.frames, args.width, args.height, args.repeats, workers)
     args.out.write_text(json.dumps(result, indent=2))
     print(

@@ -24,7 +24,13 @@ from pathlib import Path
 import psutil
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    TaskRunFilter,
+    TaskRunFilterName,
+)
 
 from vidflow.manifest import Manifest, RunReport
 
@@ -299,3 +305,36 @@ def victim_children(pid: int) -> list[list[str]]:
         return [p.cmdline() for p in psutil.Process(pid).children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def test_a_fan_out_to_a_pool_without_workers_fails_naming_the_pool(
+    pool: Pool, tmp_path: Path
+) -> None:
+    """No worker ever comes: the parent stops after the grace, and no shard is left queued."""
+    with SyncPrefectClient(pool.env["PREFECT_API_URL"]) as client:
+        client.create_work_pool(WorkPoolCreate(name="idle", type="process"))
+        flow_id = client.create_flow_from_name("generate-shard")
+        deployment = client.create_deployment(
+            flow_id=flow_id, name="idle", work_pool_name="idle",
+            entrypoint="flows/generate.py:generate_shard",
+        )  # fmt: skip
+    prompts, store = write_jobs(tmp_path, "idle", 2), tmp_path / "store"
+    started = time.monotonic()
+    run = subprocess.Popen(
+        [*VIDFLOW, "run", "--json"],
+        env=pool.env | {
+            "VIDFLOW_PROMPTS_DIR": str(prompts), "VIDFLOW_ARTIFACTS_DIR": str(store),
+            "VIDFLOW_FANOUT_DEPLOYMENT": "generate-shard/idle",
+            "VIDFLOW_FANOUT_WORKER_GRACE_S": "6",
+        },
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 3, err[-3000:]  # a configuration error, not a traceback
+    assert "work pool 'idle' has had no online worker for 6 s" in err, err[-3000:]
+    assert time.monotonic() - started < 120
+    with SyncPrefectClient(pool.env["PREFECT_API_URL"]) as client:
+        shards = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment]))
+        )
+    assert shards and all(r.state and r.state.is_cancelled() for r in shards)

@@ -51,6 +51,14 @@ def test_batch_streams_each_job_and_frames_are_deterministic(
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_the_child_keeps_torch_to_the_cpu_budget(tmp_path: Path, session_cache: Path) -> None:
+    # 3: not this machine's core count, so only the budget can have made it.
+    (result,) = run_batch([tiny_job(1)], tmp_path, cache_dir=session_cache, timeout_s=300,
+                          cpu_threads=3)  # fmt: skip
+    assert result.error is None
+    assert result.plan["cpu_threads"] == {"torch": 3, "torch_interop": 3}
+
+
 def test_a_timeout_reports_every_unfinished_job(tmp_path: Path, session_cache: Path) -> None:
     jobs = [tiny_job(1), tiny_job(2)]
     results = list(run_batch(jobs, tmp_path, cache_dir=session_cache, timeout_s=0.5))

@@ -107,3 +107,38 @@ def test_scorer_is_built_from_settings(tmp_path: Path) -> None:
     scorer = SafetyScorer.from_settings(settings)
     assert (scorer.model_name, scorer.pretrained, scorer.frames) == (MODEL, None, 3)
     assert scorer.policy.source == str(policy) and scorer.concepts == []
+
+
+def test_every_detector_keeps_to_the_cpu_budget(policy: Policy) -> None:
+    import cv2
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        # 3: not this machine's core count, so only the setting can have made it.
+        scorer = SafetyScorer(policy, model_name=MODEL, frames=2, threads=3)
+        assert torch.get_num_threads() == 3 and cv2.getNumThreads() == 3
+        sessions = [scorer.detector.onnx_session]
+        assert scorer.open_nsfw is not None
+        sessions.append(scorer.open_nsfw._session)
+        for session in sessions:
+            options = session.get_session_options()
+            assert options.intra_op_num_threads == 3 and options.inter_op_num_threads == 1
+            for pool in ("intra", "inter"):
+                entry = f"session.{pool}_op.allow_spinning"
+                assert options.get_session_config_entry(entry) == "0"
+        # Built without their constructors, the detectors still score.
+        frames = np.random.default_rng(1).integers(0, 255, (3, 96, 96, 3), dtype=np.uint8)
+        assert set(scorer.score(frames).scores) >= {"nudity", "nsfw"}
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+def test_the_budget_comes_from_the_settings(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDFLOW_CPU_THREADS", "3")
+    built: dict[str, object] = {}
+    monkeypatch.setattr(SafetyScorer, "__init__", lambda self, *a, **kw: built.update(kw))
+    SafetyScorer.from_settings(Settings())
+    assert built["threads"] == 3

@@ -104,9 +104,9 @@ def test_the_invisible_mark_is_drawn_over_the_label(
     encoded: list[np.ndarray] = []
     real_encode = stamp_module.encode_h264
 
-    def keep(frames: np.ndarray, fps: int, path: Path) -> None:
+    def keep(frames: np.ndarray, fps: int, path: Path, threads: int | None = None) -> None:
         encoded.append(frames)
-        real_encode(frames, fps, path)
+        real_encode(frames, fps, path, threads)
 
     monkeypatch.setattr(stamp_module, "encode_h264", keep)
     stamper = Stamper(settings)
@@ -117,3 +117,36 @@ def test_the_invisible_mark_is_drawn_over_the_label(
     top, left, _, alpha = placement(stamper.label, clip.shape[2], clip.shape[1])
     under = (slice(None), slice(top, top + alpha.shape[0]), slice(left, left + alpha.shape[1]))
     assert not np.array_equal(encoded[0][under], labelled[under])  # the mark is there too
+
+
+def test_stamping_keeps_opencv_the_watermark_and_ffmpeg_to_the_cpu_budget(
+    clip: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+
+    ffmpeg_commands: list[list[str]] = []
+    watermark_workers: list[int | None] = []
+    real_popen, real_embed = subprocess.Popen, stamp_module.embed_video
+
+    def popen(command: list[str], *args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        ffmpeg_commands.append(list(command))
+        return real_popen(command, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    def embed(frames: np.ndarray, identifier: str, workers: int | None = None) -> np.ndarray:
+        watermark_workers.append(workers)
+        return real_embed(frames, identifier, workers)
+
+    monkeypatch.setattr(imageio_ffmpeg._io.subprocess, "Popen", popen)
+    monkeypatch.setattr(stamp_module, "embed_video", embed)
+    before = cv2.getNumThreads()
+    try:
+        # 3: not this machine's core count, so only the setting can have made it.
+        stamper = Stamper(Settings(cache_dir=tmp_path / "cache", cpu_threads=3))
+        stamper.stamp(clip[:9], 16, tmp_path / "clip.mp4", make_job())
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+    assert watermark_workers == [3]
+    (command,) = [c for c in ffmpeg_commands if "libx264" in c]
+    assert command[command.index("-threads") + 1] == "3"
+    assert command[command.index("-filter_threads") + 1] == "3"

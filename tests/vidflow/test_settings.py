@@ -1,0 +1,30 @@
+"""The CPU budget: VIDFLOW_CPU_THREADS, else the cores the process may run on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vidflow.settings import Settings
+
+BUDGET = "from vidflow.settings import Settings; print(Settings().cpu_budget())"
+
+
+def test_the_setting_is_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDFLOW_CPU_THREADS", "3")
+    assert Settings().cpu_budget() == 3
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+def test_without_the_setting_a_pinned_worker_gets_its_cores() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VIDFLOW_CPU_THREADS"}
+    pinned = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", BUDGET], env=env,
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert pinned.stdout.strip() == "1"
+    free = subprocess.run([sys.executable, "-c", BUDGET], env=env, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert free.stdout.strip() == str(len(os.sched_getaffinity(0)))
