@@ -27,6 +27,10 @@ from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, f
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
+# Languages whose blind set has had its one run on a shipped model (issue 15's first runs):
+# spent as a measurement, so trained on; a new blind set of these is written apart.
+SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
+                       "ru", "tr", "zh")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -37,6 +41,8 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
+    # The first language blind sets, spent by their one run (docs/benchmarks.md).
+    *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
 # docs/benchmarks.md, "Fourth session: a learned classifier").

@@ -35,6 +35,13 @@ def test_features_are_words_pairs_and_character_runs() -> None:
     assert {"w killer", "w whale", "b killer whale", "c ki", "ckil", "chale "} <= names
 
 
+def test_han_characters_and_hangul_syllables_are_features_alone() -> None:
+    # Chinese has no spaces, so no word features: "杀" (kill) must count wherever it stands.
+    assert {"c杀", "c人"} <= feature_names("他想杀人")
+    assert "c살" in feature_names("자살")
+    assert "cの" not in feature_names("日本の夜景")  # a kana alone is a sound, not a word
+
+
 def test_feature_ids_hash_the_feature_names() -> None:
     # feature_ids hashes byte slices with the prefix's CRC as seed; it must equal hashing
     # each name, or the shipped model reads different buckets than it was trained on.
@@ -254,10 +261,12 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
 
 
 def test_the_blind_sets_are_not_trained_on() -> None:
-    from moderation.train import TRAINING_SETS
+    from moderation.train import SPENT_LANGUAGE_SETS, TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
-    assert not [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
+    # The first language blind sets were run once, then spent into training; only those.
+    spent = [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
+    assert spent == [f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS]
 
 
 @pytest.mark.parametrize(
