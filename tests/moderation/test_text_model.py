@@ -14,7 +14,7 @@ from moderation.normalize import normalize
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator
 from moderation.text_model import BUCKETS, TextModel, feature_ids, feature_names
-from moderation.train import fit, sample_weights
+from moderation.train import by_author_round, fit, sample_weights
 from vidflow.cli import main
 from vidflow.errors import SpecError
 
@@ -177,6 +177,31 @@ def test_train_command_writes_a_model_and_cross_validates(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[1:4]] == ["en", "fr", "all"]
     assert "subword" not in lines[0]
+    # Held out by round of authors, with a row per language.
+    assert main(["moderation-train", str(first), str(second), "--cv-authors",
+                 "--no-multilingual"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    # Two sets of no round: spread round robin, the first and second rounds.
+    rows = [" ".join(line.split()[:2]) for line in lines[1:5]]
+    assert rows == ["round 1", "round 2", "language en", "language fr"]
+    assert lines[5].startswith("all")
+
+
+def test_author_rounds_hold_out_one_file_of_every_language_at_once() -> None:
+    def one(text: str, lang: str | None) -> list[Example]:
+        return [Example(text=text, label="benign", lang=lang)]
+
+    sets = [
+        ("data/train-lang-de.jsonl", one("de first", "de")),
+        ("data/train-lang-de-2.jsonl", one("de second", "de")),
+        ("data/train-lang-fr-2.jsonl", one("fr second", "fr")),
+        ("data/heldout-lang-de.jsonl", one("de blind", "de")),
+        ("data/train-lang-mixed-t1.jsonl", one("mixed", "mixed")),
+        ("data/train-tags.jsonl", one("english", None)),  # sixth set: round robin, round 1
+    ]
+    groups = {name: [e.text for e in held] for name, held in by_author_round(sets)}
+    assert groups == {"round 1": ["de first", "english"], "round 2": ["de second", "fr second"],
+                      "round 4": ["mixed"], "spent blind sets": ["de blind"]}  # fmt: skip
 
 
 def _toy_sets(tmp_path: Path) -> list[Path]:
