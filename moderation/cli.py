@@ -39,9 +39,10 @@ def _train(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.files] or train.training_paths()
     policy = load_policy(args.policy)
     multilingual = not args.no_multilingual
-    if args.cv or args.cv_languages:
+    if args.cv or args.cv_languages or args.cv_authors:
         print(train.cross_validation_table(paths, policy, args.c, languages=args.cv_languages,
-                                           multilingual=multilingual, progress=_progress))  # fmt: skip
+                                           authors=args.cv_authors, multilingual=multilingual,
+                                           progress=_progress))  # fmt: skip
         return 0
     model = train.train(
         paths, args.out, args.c, policy=policy, progress=_progress, multilingual=multilingual
@@ -92,6 +93,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--cv-languages",
         action="store_true",
         help="cross-validate holding out one language at a time (the examples' lang field)",
+    )
+    train.add_argument(
+        "--cv-authors",
+        action="store_true",
+        help="cross-validate holding out one round of language authors at a time (the "
+        "first, second... train-lang-XX file of every language; the spent blind sets), with "
+        "a row per language",
     )
     train.add_argument(
         "--no-multilingual",

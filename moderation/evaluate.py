@@ -11,7 +11,8 @@ The shipped sets (`moderation/data/`), in the order they were written:
   and heldout8 written after the last change to the filter); the default set here is
   heldout5;
 - `heldout-lang-XX` (14 languages): blind sets written by authors who saw only the guide,
-  first run once on the model of issue 15 (docs/benchmarks.md); never trained on.
+  first run once on the model of issue 15 (docs/benchmarks.md), then spent into training
+  (`moderation/train.py`); new blind sets for those languages are written apart.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """

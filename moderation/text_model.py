@@ -10,7 +10,9 @@ Features of a prompt, after `normalize` (look-alikes, leetspeak and spacing undo
 - each word, and each pair of adjacent words;
 - each run of 3 to 5 characters of the text with repeated letters collapsed, spaces
   included, so "nudekids" written as one word still shares pieces with "nude kids"; in
-  text outside ASCII (Cyrillic, Han, Hangul, Devanagari...) runs of 2 as well.
+  text outside ASCII (Cyrillic, Han, Hangul, Devanagari...) runs of 2 as well;
+- each Han character and Hangul syllable alone: one of them is often a word ("杀" kill,
+  "裸" naked), and a text without spaces has no word features.
 Each feature is hashed (CRC-32) into a fixed number of buckets; a prompt's vector is
 binary and L2-normalised. The model is a multinomial logistic regression over "benign"
 and the categories.
@@ -25,6 +27,7 @@ the policy's `text_model.threshold` applies to.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,7 +44,7 @@ from moderation.subword_model import SubwordModel
 BUCKETS = 1 << 20
 CHAR_SIZES = (3, 4, 5)
 BENIGN = "benign"
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 # Prefix of the subword model's arrays inside the model file.
 SUBWORD = "subword_"
 
@@ -57,7 +60,13 @@ def feature_names(text: str) -> set[str]:
     padded = f" {squeeze(norm)} "
     for size in _char_sizes(padded):
         names.update(f"c{padded[i : i + size]}" for i in range(len(padded) - size + 1))
+    names.update(f"c{ch}" for ch in _IDEOGRAPHS.findall(padded))
     return names
+
+
+# Han (CJK unified ideographs and extension A) and Hangul syllables: characters that carry
+# a meaning alone, unlike a letter or a kana.
+_IDEOGRAPHS = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def _char_sizes(padded: str) -> tuple[int, ...]:
@@ -124,7 +133,8 @@ def feature_ids(text: str) -> np.ndarray[Any, np.dtype[np.int64]]:
     else:  # n-grams of characters, not bytes: slice the text, hash each slice's UTF-8
         chars = np.array(
             [zlib.crc32(padded[i : i + size].encode("utf-8"), _CHAR_SEED)
-             for size in _char_sizes(padded) for i in range(len(padded) - size + 1)],
+             for size in _char_sizes(padded) for i in range(len(padded) - size + 1)]
+            + [zlib.crc32(ch.encode("utf-8"), _CHAR_SEED) for ch in _IDEOGRAPHS.findall(padded)],
             dtype=np.uint32,
         )  # fmt: skip
     every = np.concatenate([np.array(hashes, dtype=np.uint32), chars]).astype(np.int64)

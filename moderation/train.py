@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,10 @@ from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, f
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
+# Languages whose blind set has had its one run on a shipped model (issue 15's first runs):
+# spent as a measurement, so trained on; a new blind set of these is written apart.
+SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
+                       "ru", "tr", "zh")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -37,6 +42,8 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
+    # The first language blind sets, spent by their one run (docs/benchmarks.md).
+    *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
 # docs/benchmarks.md, "Fourth session: a learned classifier").
@@ -288,12 +295,44 @@ def by_language(sets: Sequence[tuple[str, list[Example]]]) -> list[tuple[str, li
     return sorted(groups.items())
 
 
+# Sets in other languages, named for their author's round: `train-lang-XX` (the first),
+# `train-lang-XX-N` (the Nth), and the mixed-language files that came with the fourth round.
+_ROUND = re.compile(r"train-lang-[a-z]{2}(?:-(?P<n>\d+))?")
+_FOURTH_ROUND_MIXED = re.compile(r"train-lang-mixed-t\d+")
+ROUNDS = 5
+
+
+def by_author_round(sets: Sequence[tuple[str, list[Example]]]) -> list[tuple[str, list[Example]]]:
+    """The sets regrouped into `ROUNDS` groups, each holding out one round of authors in every
+    language at once: rounds 1-4 of `train-lang-XX[-N]`, then the spent language blind sets.
+    Other sets (English, the older mixed-language ones) are spread round robin by position.
+
+    Every language keeps its other rounds' authors in training, so a group's score is that
+    of a model reading a new author in a language it knows (unlike `by_language`).
+    """
+    names = [*(f"round {n}" for n in range(1, ROUNDS)), "spent blind sets"]
+    groups: list[list[Example]] = [[] for _ in names]
+    for position, (name, held) in enumerate(sets):
+        stem = Path(name).stem
+        if stem.startswith("heldout-lang-"):
+            group = ROUNDS - 1
+        elif found := _ROUND.fullmatch(stem):
+            group = min(int(found["n"] or 1), ROUNDS - 1) - 1
+        elif _FOURTH_ROUND_MIXED.fullmatch(stem):
+            group = 3
+        else:
+            group = position % ROUNDS
+        groups[group].extend(held)
+    return [(name, held) for name, held in zip(names, groups, strict=True) if held]
+
+
 def cross_validation_table(
     paths: Sequence[Path],
     policy: Policy,
     c: float = C,
     *,
     languages: bool = False,
+    authors: bool = False,
     multilingual: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> str:
@@ -307,11 +346,14 @@ def cross_validation_table(
     scores come from models that did read the held-out set: slightly optimistic). The rules
     were written while reading some of these sets, so their column is optimistic there.
     Held out by language, a column says how far a model carries over to a language it never
-    read (cross-lingual transfer).
+    read (cross-lingual transfer). Held out by round of authors (`authors`, see
+    `by_author_round`), a row per language follows the groups' rows.
     """
     sets = load_sets(paths)
     if languages:
         sets = by_language(sets)
+    elif authors:
+        sets = by_author_round(sets)
     examples = [e for _, held in sets for e in held]
     classes = sorted({label_of(e) for e in examples} - {BENIGN})
     teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
@@ -329,12 +371,13 @@ def cross_validation_table(
         columns["subword"] = unsafe[:, 1] >= threshold
     columns |= {"rules": ruled, "combined": (combined >= threshold) | alone}
     lines = [f"{'held out':<34}{'n':>6}" + "".join(f"{name:>14}" for name in columns)]
-    for i, (name, held) in enumerate([*sets, ("all", examples)]):
-        rows: np.ndarray[Any, np.dtype[np.bool_]] = (
-            owner == i if name != "all" else np.ones(len(examples), dtype=bool)
-        )
+    lang = np.array([e.lang or "en" for e in examples])
+    slices = [(Path(name).stem, owner == i) for i, (name, _) in enumerate(sets)]
+    if authors:
+        slices += [(f"language {code}", lang == code) for code in sorted(set(lang))]
+    for name, rows in [*slices, ("all", np.ones(len(examples), dtype=bool))]:
         cells = [_cell(stopped[rows], labels[rows]) for stopped in columns.values()]
-        lines.append(f"{Path(name).stem:<34}{len(held):>6}" + "".join(f"{c:>14}" for c in cells))
+        lines.append(f"{name:<34}{rows.sum():>6}" + "".join(f"{c:>14}" for c in cells))
     # Where the combined decision stops 1, 1.5 and 2% of benign prompts, and what it stops
     # there (rules that act alone stop what they stop at any threshold).
     for rate in (0.01, 0.015, 0.02):

@@ -14,7 +14,7 @@ from moderation.normalize import normalize
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator
 from moderation.text_model import BUCKETS, TextModel, feature_ids, feature_names
-from moderation.train import fit, sample_weights
+from moderation.train import by_author_round, fit, sample_weights
 from vidflow.cli import main
 from vidflow.errors import SpecError
 
@@ -33,6 +33,13 @@ TOY = (
 def test_features_are_words_pairs_and_character_runs() -> None:
     names = feature_names("Killer whale")
     assert {"w killer", "w whale", "b killer whale", "c ki", "ckil", "chale "} <= names
+
+
+def test_han_characters_and_hangul_syllables_are_features_alone() -> None:
+    # Chinese has no spaces, so no word features: "杀" (kill) must count wherever it stands.
+    assert {"c杀", "c人"} <= feature_names("他想杀人")
+    assert "c살" in feature_names("자살")
+    assert "cの" not in feature_names("日本の夜景")  # a kana alone is a sound, not a word
 
 
 def test_feature_ids_hash_the_feature_names() -> None:
@@ -170,6 +177,31 @@ def test_train_command_writes_a_model_and_cross_validates(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[1:4]] == ["en", "fr", "all"]
     assert "subword" not in lines[0]
+    # Held out by round of authors, with a row per language.
+    assert main(["moderation-train", str(first), str(second), "--cv-authors",
+                 "--no-multilingual"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    # Two sets of no round: spread round robin, the first and second rounds.
+    rows = [" ".join(line.split()[:2]) for line in lines[1:5]]
+    assert rows == ["round 1", "round 2", "language en", "language fr"]
+    assert lines[5].startswith("all")
+
+
+def test_author_rounds_hold_out_one_file_of_every_language_at_once() -> None:
+    def one(text: str, lang: str | None) -> list[Example]:
+        return [Example(text=text, label="benign", lang=lang)]
+
+    sets = [
+        ("data/train-lang-de.jsonl", one("de first", "de")),
+        ("data/train-lang-de-2.jsonl", one("de second", "de")),
+        ("data/train-lang-fr-2.jsonl", one("fr second", "fr")),
+        ("data/heldout-lang-de.jsonl", one("de blind", "de")),
+        ("data/train-lang-mixed-t1.jsonl", one("mixed", "mixed")),
+        ("data/train-tags.jsonl", one("english", None)),  # sixth set: round robin, round 1
+    ]
+    groups = {name: [e.text for e in held] for name, held in by_author_round(sets)}
+    assert groups == {"round 1": ["de first", "english"], "round 2": ["de second", "fr second"],
+                      "round 4": ["mixed"], "spent blind sets": ["de blind"]}  # fmt: skip
 
 
 def _toy_sets(tmp_path: Path) -> list[Path]:
@@ -254,10 +286,12 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
 
 
 def test_the_blind_sets_are_not_trained_on() -> None:
-    from moderation.train import TRAINING_SETS
+    from moderation.train import SPENT_LANGUAGE_SETS, TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
-    assert not [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
+    # The first language blind sets were run once, then spent into training; only those.
+    spent = [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
+    assert spent == [f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS]
 
 
 @pytest.mark.parametrize(
