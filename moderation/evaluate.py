@@ -12,7 +12,9 @@ The shipped sets (`moderation/data/`), in the order they were written:
   heldout5;
 - `heldout-lang-XX` (14 languages): blind sets written by authors who saw only the guide,
   first run once on the model of issue 15 (docs/benchmarks.md), then spent into training
-  (`moderation/train.py`); new blind sets for those languages are written apart.
+  (`moderation/train.py`);
+- `heldout2-lang-XX` (the same 14 languages): blind sets by two further authors, run once on
+  the second round's model (docs/benchmarks.md) and never trained on.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """

@@ -292,6 +292,7 @@ def test_the_blind_sets_are_not_trained_on() -> None:
     # The first language blind sets were run once, then spent into training; only those.
     spent = [name for name in TRAINING_SETS if name.startswith("heldout-lang")]
     assert spent == [f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS]
+    assert not [name for name in TRAINING_SETS if name.startswith("heldout2-lang")]
 
 
 @pytest.mark.parametrize(
