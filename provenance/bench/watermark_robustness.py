@@ -368,6 +368,7 @@ def run(
     jobs: int = 1,
     tiny_dir: Path | None = None,
     tiny: str = "all",
+    only: list[int] | None = None,
 ) -> dict[str, Any]:
     """Raw results of this shard (merge shards with `summarise`), clips spread over `jobs`
     processes (each marks with one thread then). `tiny` "none" leaves out the tiny model's
@@ -378,6 +379,8 @@ def run(
         for name in attacks
     }
     indices, clean_indices = clip_indices(videos, clean, shard, tiny)
+    if only is not None:
+        indices = [i for i in indices if i in only]
     mark = partial(_mark_and_attack, seed=seed, attacks=attacks, tiny_dir=tiny_dir,
                    workers=1 if jobs > 1 else None)  # fmt: skip
     read_clean = partial(_read_clean, seed=seed + 10_000, tiny_dir=tiny_dir)
@@ -494,6 +497,8 @@ def main() -> None:
     parser.add_argument("--tiny", choices=("all", "none", "only"), default="all",
                         help="the tiny model's clips: with the rest, left out, or alone "
                         "(with --raw, to --merge runs made on two machines)")  # fmt: skip
+    parser.add_argument("--only", nargs="*", type=int, metavar="INDEX",
+                        help="of the marked clips, make only these (to complete a run)")  # fmt: skip
     parser.add_argument(
         "--raw",
         action="store_true",
@@ -509,7 +514,7 @@ def main() -> None:
         result = summarise([json.loads(path.read_text()) for path in args.merge])
     else:
         raw = run(args.videos, args.clean, args.seed, args.attacks, tuple(args.shard),
-                  args.jobs, args.tiny_dir, args.tiny)  # fmt: skip
+                  args.jobs, args.tiny_dir, args.tiny, args.only)  # fmt: skip
         if args.shard[1] > 1 or args.raw:
             args.out.write_text(json.dumps(raw))
             return
