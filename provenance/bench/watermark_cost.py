@@ -2,7 +2,7 @@
 
     python -m provenance.bench.watermark_cost --frames 81 --width 832 --height 480 --out wm-cost.json
 
-Needs numpy, opencv-python(-headless), PyWavelets and pydantic only. For each worker count,
+Needs numpy, opencv-python(-headless) and pydantic only. For each worker count,
 embeds the video on threads (as `embed_video` does) and on a process pool started for the
 video (the alternative, for comparison). Decoding (one thread: an average of every frame's
 luma, then the alignment search) reads the marked video (found on the first reading) and
