@@ -253,6 +253,15 @@ def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
     return cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
+def _quarter(image: Any) -> Any:
+    """The image at a quarter of its width and height (area average): where the embedder
+    measures local spread and darkness, cheaply and over ~12-pixel neighbourhoods."""
+    height, width = image.shape[:2]
+    return cv2.resize(
+        image, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
+    )
+
+
 def _strength(luma: Any, gain: float = 1.0) -> Any:
     """Per-pixel amplitude, after SSIM's own sensitivity: a change of a within a window of
     local spread s costs about a^2 / (2 s^2 + C2) of its SSIM, so the amplitude follows
@@ -260,9 +269,7 @@ def _strength(luma: Any, gain: float = 1.0) -> Any:
     frame's RMS change is `gain` * EMBED_RMS, but nowhere above SSIM_BUDGET *
     sqrt(2 s^2 + C2)."""
     height, width = luma.shape
-    small = cv2.resize(
-        luma, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
-    )
+    small = _quarter(luma)
     mean = cv2.blur(small, (3, 3))
     tolerance = np.sqrt(2 * np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0) + SSIM_C2)
     weight = np.clip(tolerance / float(tolerance.mean()), *WEIGHT_RANGE)
@@ -307,10 +314,7 @@ class FrameWatermarker:
         # the eye) notice most. Around, not at the pixel: a black pixel among bright ones
         # (text, cellular automata) still takes its half of the mark, the rising one.
         pixels = frame_rgb.astype(np.float32)
-        small = cv2.resize(
-            pixels, (max(width // 4, 1), max(height // 4, 1)), interpolation=cv2.INTER_AREA
-        )
-        dark = np.minimum(cv2.blur(small, (3, 3)) / DARK_LEVEL, 1.0)
+        dark = np.minimum(cv2.blur(_quarter(pixels), (3, 3)) / DARK_LEVEL, 1.0)
         dark = cv2.resize(dark, (width, height), interpolation=cv2.INTER_LINEAR)
         marked = np.clip(pixels + change[:, :, None] * dark + 0.5, 0, 255).astype(np.uint8)
         return marked, float(np.sqrt(np.mean((marked - pixels) ** 2)))
