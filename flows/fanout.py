@@ -78,14 +78,17 @@ class Shard:
         return f"- shard {self.index}{tries}: {statuses}; {finished}/{total} jobs done"
 
 
+def online_workers(client: Any, pool: str) -> int:
+    """Workers of `pool` the server counts as online (heartbeat within its window)."""
+    workers = client.read_workers_for_work_pool(pool)
+    return sum(1 for w in workers if w.status == WorkerStatus.ONLINE)
+
+
 def pool_slots(deployment: str) -> int:
     """GPUs to plan for: the online workers of the deployment's work pool (at least 1)."""
     with get_client(sync_client=True) as client:
         pool = client.read_deployment_by_name(deployment).work_pool_name
-        if pool is None:
-            return 1
-        workers = client.read_workers_for_work_pool(pool)
-    return max(1, sum(1 for w in workers if w.status == WorkerStatus.ONLINE))
+        return 1 if pool is None else max(1, online_workers(client, pool))
 
 
 class PoolWatch:
@@ -103,8 +106,7 @@ class PoolWatch:
         if self.pool is None or now - self.checked < WORKER_CHECK_S:
             return False
         self.checked = now
-        workers = client.read_workers_for_work_pool(self.pool)
-        if any(w.status == WorkerStatus.ONLINE for w in workers):
+        if online_workers(client, self.pool):
             self.unattended_since = None
             return False
         self.unattended_since = self.unattended_since or now
