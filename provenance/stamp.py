@@ -131,7 +131,7 @@ class Stamper:
         # 2. Invisible watermark in every frame.
         mark = time.perf_counter()
         stamped = embed_video(stamped, identifier, workers=self.threads)
-        strength = mark_strength(stamped, identifier)
+        strength = mark_strength(stamped, identifier, workers=self.threads)
         warning = None
         if strength < WEAK_MARK_Z:
             # Some footage (near-black, flat, 1-pixel noise) cannot take a readable mark

@@ -108,6 +108,8 @@ WHITEN_SIGMA = 4.0
 WHITEN_FLOOR = 0.5
 # Fewer frames than this per worker run in the calling thread: a pool costs more than it saves.
 FRAMES_PER_WORKER = 4
+# Crop shares scored per task of the alignment search's thread pool.
+SHARES_PER_CHUNK = 8
 
 
 class WatermarkReading(BaseModel):
@@ -325,10 +327,14 @@ _Out = TypeVar("_Out")
 
 
 def map_frames(
-    function: Callable[[_In], _Out], items: Sequence[_In], workers: int | None = None
+    function: Callable[[_In], _Out],
+    items: Sequence[_In],
+    workers: int | None = None,
+    per_worker: int = FRAMES_PER_WORKER,
 ) -> list[_Out]:
-    """`function` over `items` in order, on up to `workers` threads (default: every core)."""
-    workers = min(workers or affinity_cores(), len(items) // FRAMES_PER_WORKER)
+    """`function` over `items` in order, on up to `workers` threads (default: every core),
+    each given at least `per_worker` items (fewer run in the calling thread)."""
+    workers = min(workers or affinity_cores(), len(items) // per_worker)
     if workers <= 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(workers, thread_name_prefix="watermark") as pool:
@@ -407,6 +413,9 @@ def content_box(mean_luma: Any) -> tuple[int, int, int, int]:
     return int(top), int(bottom), int(left), int(right)
 
 
+_Box = tuple[int, int, int, int]  # (top, bottom, left, right)
+
+
 class _Alignment(BaseModel):
     score: float
     crop: float
@@ -416,7 +425,7 @@ class _Alignment(BaseModel):
     box: tuple[int, int, int, int]
 
 
-def _region(picture: Any, box: tuple[int, int, int, int]) -> Any:
+def _region(picture: Any, box: _Box) -> tuple[Any, bool]:
     """The picture inside `box`, shrunk (by area) to at most twice the detection size: the
     search resizes it dozens of times, and from a 1080p frame that would dominate."""
     top, bottom, left, right = box
@@ -441,30 +450,52 @@ def _crop_shares() -> list[tuple[float, float]]:
     )
 
 
-def _alignments(picture: Any, box: tuple[int, int, int, int]) -> list[_Alignment]:
-    """The best pilot match at every crop share, for the picture inside `box`."""
-    region, portrait = _region(picture, box)
+def _alignments(
+    picture: Any, boxes: Sequence[_Box], workers: int | None = None
+) -> list[_Alignment]:
+    """The best pilot match at every crop share, for the picture inside each box. The
+    shares are independent (OpenCV's resizes and matches release the GIL), so they are
+    scored in chunks on up to `workers` threads (default: every core)."""
+    regions = {box: _region(picture, box) for box in boxes}
+    tasks = [(box, shares) for box in boxes for shares in _crop_shares()]
+
+    def score(chunk: list[tuple[_Box, tuple[float, float]]]) -> list[_Alignment]:
+        return [_align(*regions[box], box, shares) for box, shares in chunk]
+
+    chunks = [tasks[i : i + SHARES_PER_CHUNK] for i in range(0, len(tasks), SHARES_PER_CHUNK)]
+    per_chunk = map_frames(score, chunks, workers, per_worker=1)
+    return [alignment for found in per_chunk for alignment in found]
+
+
+def _align(region: Any, portrait: bool, box: _Box, shares: tuple[float, float]) -> _Alignment:
+    """The best pilot match for `region` (the picture inside `box`) read as a crop of
+    these (width, height) shares of the marked frame."""
+    share, share_y = shares
     pilot_t, _ = _templates(portrait)
-    padded = np.pad(pilot_t, SLACK)
-    pilot_rms = float(np.sqrt(np.mean(pilot_t**2)))
-    found = []
-    for share, share_y in _crop_shares():
-        size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share_y)))
-        view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
-        correlation = cv2.matchTemplate(padded, view, cv2.TM_CCORR)
-        norm = float(np.sqrt(np.sum(view**2))) * pilot_rms + 1e-6
-        y, x = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
-        found.append(
-            _Alignment(
-                score=float(correlation[y, x]) / norm,
-                crop=share,
-                crop_y=share_y,
-                top=int(y) - SLACK,
-                left=int(x) - SLACK,
-                box=box,
-            )
-        )
-    return found
+    padded = _padded_pilot(portrait)
+    size = (round(pilot_t.shape[1] * (1 - share)), round(pilot_t.shape[0] * (1 - share_y)))
+    view = _whiten(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
+    correlation = cv2.matchTemplate(padded, view, cv2.TM_CCORR)
+    norm = float(np.sqrt(np.sum(view**2))) * _pilot_rms(portrait) + 1e-6
+    y, x = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+    return _Alignment(
+        score=float(correlation[y, x]) / norm,
+        crop=share,
+        crop_y=share_y,
+        top=int(y) - SLACK,
+        left=int(x) - SLACK,
+        box=box,
+    )
+
+
+@cache
+def _padded_pilot(portrait: bool) -> Any:
+    return np.pad(_templates(portrait)[0], SLACK)
+
+
+@cache
+def _pilot_rms(portrait: bool) -> float:
+    return float(np.sqrt(np.mean(_templates(portrait)[0] ** 2)))
 
 
 def _distinct(
@@ -516,15 +547,14 @@ def decode(z: Any) -> str | None:
     return None
 
 
-def mark_strength(frames: np.ndarray[Any, Any], identifier_hex: str) -> float:
+def mark_strength(
+    frames: np.ndarray[Any, Any], identifier_hex: str, workers: int | None = None
+) -> float:
     """How much mark marked `frames` carry: the mean z of the coded bits read at the whole
     frame, signed by the bits embedded (before any codec: what the footage could take).
     Below WEAK_MARK_Z the stamp warns; near 0 the footage took none (near-black or flat
     frames, where SSIM allows almost no change, or 1-pixel noise-like content)."""
-    average = LumaAverage()
-    for frame in frames:
-        average.add(frame)
-    picture = average.mean()
+    picture = average_luma(frames, workers).mean()
     if picture is None:
         return 0.0
     height, width = picture.shape
@@ -560,6 +590,28 @@ class LumaAverage:
     def mean(self) -> Any:
         return None if self.total is None else (self.total / self.count).astype(np.float32)
 
+    @classmethod
+    def of(cls, frames: Iterable[np.ndarray[Any, Any]]) -> LumaAverage:
+        average = cls()
+        for frame in frames:
+            average.add(frame)
+        return average
+
+    @classmethod
+    def merged(cls, parts: Sequence[LumaAverage]) -> LumaAverage:
+        """The average of the frames of all `parts`, in order (a part of another frame
+        size than the first part's is skipped, as `add` skips such a frame)."""
+        merged = cls()
+        for part in parts:
+            if part.total is None:
+                continue
+            if merged.total is None:
+                merged.total, merged.count = part.total.copy(), part.count
+            elif merged.total.shape == part.total.shape:
+                merged.total += part.total
+                merged.count += part.count
+        return merged
+
 
 def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
     top, bottom, left, right = alignment.box
@@ -579,17 +631,31 @@ def _describe(alignment: _Alignment, shape: tuple[int, int]) -> str:
     return "; ".join(parts) or "whole frame"
 
 
-def read_video(frames: Iterable[np.ndarray[Any, Any]]) -> WatermarkReading:
-    """Read the payload from frames (all of a video's, or a sample)."""
-    average = LumaAverage()
-    for frame in frames:
-        average.add(frame)
-    return read_average(average)
+def average_luma(frames: Iterable[np.ndarray[Any, Any]], workers: int | None = None) -> LumaAverage:
+    """The frames' mean luma. Frames already in memory (an array or a list) are summed in
+    chunks on up to `workers` threads (default: every core); a stream, one at a time."""
+    if not isinstance(frames, (np.ndarray, list)):
+        return LumaAverage.of(frames)
+    chunks = [
+        c for c in np.array_split(np.arange(len(frames)), workers or affinity_cores()) if len(c)
+    ]
+    parts = map_frames(
+        lambda chunk: LumaAverage.of(frames[i] for i in chunk), chunks, workers, per_worker=1
+    )
+    return LumaAverage.merged(parts)
 
 
-def read_average(average: LumaAverage) -> WatermarkReading:
-    """Find the alignment by the pilot in the frames' mean luma, then read the payload at
-    the READINGS best alignments."""
+def read_video(
+    frames: Iterable[np.ndarray[Any, Any]], workers: int | None = None
+) -> WatermarkReading:
+    """Read the payload from frames (all of a video's, or a sample), on up to `workers`
+    threads (default: every core)."""
+    return read_average(average_luma(frames, workers), workers)
+
+
+def read_average(average: LumaAverage, workers: int | None = None) -> WatermarkReading:
+    """Find the alignment by the pilot in the frames' mean luma (on up to `workers` threads),
+    then read the payload at the READINGS best alignments."""
     picture, count = average.mean(), average.count
     if picture is None:
         return WatermarkReading(
@@ -600,7 +666,7 @@ def read_average(average: LumaAverage) -> WatermarkReading:
     top, bottom, left, right = content_box(picture)
     if min(bottom - top, right - left) >= MIN_READ_SIDE:
         boxes.add((top, bottom, left, right))
-    candidates = [a for box in sorted(boxes) for a in _alignments(picture, box)]
+    candidates = _alignments(picture, sorted(boxes), workers)
     # The picture as delivered (whole frame, or inside its bars) is read whatever the pilot
     # says: it is the commonest delivery, and where the codec left the pilot too faint to
     # stand out from the search's best chance peak, the payload can still be there.

@@ -4,10 +4,13 @@
 
 Needs numpy, opencv-python(-headless) and pydantic only. For each worker count,
 embeds the video on threads (as `embed_video` does) and on a process pool started for the
-video (the alternative, for comparison). Decoding (one thread: an average of every frame's
-luma, then the alignment search) reads the marked video (found on the first reading) and
-the unmarked one (every reading tried: the most a decode costs); it does not include
-ffmpeg's decoding of the file. Each figure is the median of --repeats runs. Prints a table
+video (the alternative, for comparison). Decoding, on as many threads (an average of every
+frame's luma, then the alignment search), reads the marked video (found on the first
+reading) and the unmarked one (every reading tried: the most a decode costs); it does not
+include ffmpeg's decoding of the file. "total" is embed + decode of the marked video (the
+issue's measure); "stamp" is what the flow's stamp stage pays: embed + the strength
+read-back (one reading at the whole frame, no search). Each figure is the median of
+--repeats runs. Prints a table
 and writes JSON.
 """
 
@@ -28,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from provenance.watermark import FrameWatermarker, embed_video, read_video
+from provenance.watermark import FrameWatermarker, embed_video, mark_strength, read_video
 from vidflow.settings import affinity_cores
 
 PAYLOAD = "c0ffee42"
@@ -75,12 +78,13 @@ def run(frames: int, width: int, height: int, repeats: int, workers: list[int]) 
     video = footage(frames, width, height)
     marked = embed_video(video, PAYLOAD, workers=1)  # also warms caches up
     assert read_video(marked).payload == PAYLOAD
-    decode_s = _median_s(partial(read_video, marked), repeats)
-    unmarked_s = _median_s(partial(read_video, video), repeats)
     rows = []
     for count in workers:
         threads_s = _median_s(partial(embed_video, video, PAYLOAD, count), repeats)
         processes_s = _median_s(partial(embed_processes, video, count), repeats)
+        decode_s = _median_s(partial(read_video, marked, count), repeats)
+        unmarked_s = _median_s(partial(read_video, video, count), repeats)
+        strength_s = _median_s(partial(mark_strength, marked, PAYLOAD, count), repeats)
         rows.append(
             {
                 "workers": count,
@@ -88,7 +92,9 @@ def run(frames: int, width: int, height: int, repeats: int, workers: list[int]) 
                 "embed_processes_ms_per_frame": 1000 * processes_s / frames,
                 "decode_ms_per_frame": 1000 * decode_s / frames,
                 "decode_unmarked_s": unmarked_s,
+                "strength_s": strength_s,
                 "total_s": threads_s + decode_s,
+                "stamp_s": threads_s + strength_s,
             }
         )
     return {
@@ -126,13 +132,13 @@ def main() -> None:
     )
     print(
         f"{'workers':>7} {'embed ms/frame':>14} {'(processes)':>11} {'decode ms/frame':>15} "
-        f"{'unmarked s':>10} {'total s/video':>13}"
+        f"{'unmarked s':>10} {'total s/video':>13} {'stamp s/video':>13}"
     )
     for row in result["rows"]:
         print(
             f"{row['workers']:7d} {row['embed_threads_ms_per_frame']:14.1f} "
             f"{row['embed_processes_ms_per_frame']:11.1f} {row['decode_ms_per_frame']:15.1f} "
-            f"{row['decode_unmarked_s']:10.2f} {row['total_s']:13.2f}"
+            f"{row['decode_unmarked_s']:10.2f} {row['total_s']:13.2f} {row['stamp_s']:13.2f}"
         )
 
 

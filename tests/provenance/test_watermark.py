@@ -25,6 +25,7 @@ from provenance.watermark import (
     PAYLOAD_BITS,
     READINGS,
     LumaAverage,
+    average_luma,
     content_box,
     decode,
     embed_video,
@@ -185,6 +186,24 @@ def test_noise_like_frames_carry_the_watermark(noise_clip: np.ndarray) -> None:
 def test_threads_mark_every_frame_as_one_thread_does(clip: np.ndarray) -> None:
     assert np.array_equal(embed_video(clip, PAYLOAD, workers=4), embed_video(clip, PAYLOAD, 1))
     assert map_frames(lambda x: x * 2, list(range(40)), workers=4) == list(range(0, 80, 2))
+
+
+def test_threads_read_as_one_thread_does(clip: np.ndarray) -> None:
+    """The alignment search and the frame average split over threads find what one thread
+    finds: the same alignments in the same order, the same mean luma, the same reading."""
+    marked = embed_video(clip, PAYLOAD)
+    count, height, width, _ = marked.shape
+    letterboxed = np.zeros((count, height + 80, width, 3), np.uint8)
+    letterboxed[:, 40 : 40 + height] = marked
+    one, four = average_luma(letterboxed, 1), average_luma(list(letterboxed), 4)
+    assert one.count == four.count == len(marked)
+    assert np.allclose(one.mean(), four.mean(), atol=1e-4)
+    picture = one.mean()
+    boxes = [(0, height + 80, 0, width), content_box(picture)]
+    assert boxes[1] != boxes[0]
+    assert watermark._alignments(picture, boxes, 1) == watermark._alignments(picture, boxes, 4)
+    assert read_video(letterboxed, 4) == read_video(letterboxed, 1)
+    assert read_video(letterboxed, 4).payload == PAYLOAD
 
 
 def test_frames_below_the_minimum_size_are_refused_not_misread(clip: np.ndarray) -> None:
