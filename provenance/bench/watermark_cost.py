@@ -120,8 +120,16 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="*", help="worker counts (default: 1, 2, 4, ... cores)"
     )
+    parser.add_argument(
+        "--opencv-threads",
+        type=int,
+        help="OpenCV's process-wide thread count for the run (default: OpenCV's own, every "
+        "core; the stamp sets VIDFLOW_CPU_THREADS)",
+    )
     parser.add_argument("--out", type=Path, default=Path("watermark-cost.json"))
     args = parser.parse_args()
+    if args.opencv_threads is not None:
+        cv2.setNumThreads(args.opencv_threads)
     workers = args.workers or worker_counts(affinity_cores())
     result = run(args.frames, args.width, args.height, args.repeats, workers)
     args.out.write_text(json.dumps(result, indent=2))
