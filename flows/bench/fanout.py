@@ -38,25 +38,18 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from flows.bench.server import PREFECT, isolated_env, start_server
+
 REPO = Path(__file__).resolve().parents[2]
-PREFECT = [sys.executable, "-m", "prefect"]
 CORES = sorted(os.sched_getaffinity(0))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Bench:
@@ -66,36 +59,14 @@ class Bench:
         self.home = home
         self.pin = pin
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDFLOW_"))}
-        self.env = env | {
-            "PREFECT_HOME": str(home / "prefect-home"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
-            # The README's worker setting: a free worker asks for work every second.
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        self.env = isolated_env(home) | {
             "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             "VIDFLOW_CACHE_DIR": str(home / "cache"),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         }
+        self.server = start_server(self.env, home / "server.log")
         # This process's own client calls go to the same server (set before prefect loads).
         for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):
             os.environ[name] = self.env[name]
-        self.log = (home / "server.log").open("wb")
-        self.server = subprocess.Popen(
-            [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.env['PREFECT_API_URL']}/health", timeout=2):
-                    break
-            except OSError:
-                if self.server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the Prefect server did not start") from None
-                time.sleep(0.5)
         self.prefect("work-pool", "create", "gpu", "--type", "process")
         self.prefect("--no-prompt", "deploy", "--name", "shard")
 
@@ -234,7 +205,6 @@ class Bench:
         for process in self.workers.values():
             self._stop(process)
         self._stop(self.server)
-        self.log.close()
 
 
 def wall(result: dict[str, Any]) -> float:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +15,11 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
+from flows.bench.server import PREFECT, isolated_env, start_server
 from flows.deploy import GPU_LIMIT, gpu_slot
 from vidflow.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
-PREFECT = [sys.executable, "-m", "prefect"]
 pytestmark = pytest.mark.slow
 
 
@@ -37,46 +35,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server_env(tmp_path: Path, session_cache: Path) -> Iterator[dict[str, str]]:
     """A Prefect server on a free port with its own SQLite home; stopped by PID at the end."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDFLOW_"))}
-    env |= {
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    env = isolated_env(tmp_path) | {
         "VIDFLOW_PROMPTS_DIR": str(tmp_path / "prompts"),
         "VIDFLOW_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "VIDFLOW_CACHE_DIR": str(session_cache),
     }
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    server = start_server(env, tmp_path / "server.log", timeout_s=180)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{env['PREFECT_API_URL']}/health", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the Prefect server did not start"
-                time.sleep(0.5)
         yield env
     finally:
         stop(server)
-        log.close()
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 180) -> str:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,19 +30,13 @@ from prefect.client.schemas.filters import (
     TaskRunFilterName,
 )
 
+from flows.bench.server import PREFECT, free_port, isolated_env, start_server
 from vidflow.manifest import Manifest, RunReport
 
 REPO = Path(__file__).resolve().parents[2]
-PREFECT = [sys.executable, "-m", "prefect"]
 VIDFLOW = [sys.executable, "-m", "vidflow.cli"]
 LEASE_S = "10"
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bin() -> Path | None:
@@ -160,38 +152,17 @@ def pool(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory, session_cache: Path
 ) -> Iterator[Pool]:
     home = tmp_path_factory.mktemp("fanout")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDFLOW_"))}
-    env |= {
-        "PREFECT_HOME": str(home / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    env = isolated_env(home) | {
         "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
         "PREFECT_API_DATABASE_CONNECTION_URL": postgres_url,
         "VIDFLOW_CACHE_DIR": str(session_cache),
         "VIDFLOW_CLAIM_LEASE_S": LEASE_S,
         # One torch thread per worker: two workers share this machine's cores.
         "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    server = start_server(env, home / "server.log", timeout_s=240)
     pool = Pool(home, env)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(f"{env['PREFECT_API_URL']}/health", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (home / "server.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the Prefect server did not start"
-                time.sleep(0.5)
         pool.prefect("work-pool", "create", "gpu", "--type", "process")
         pool.prefect("--no-prompt", "deploy", "--name", "shard")
         for name in ("worker-a", "worker-b"):
@@ -201,7 +172,6 @@ def pool(
         for worker in pool.workers.values():
             kill_tree(worker.pid)
         kill_tree(server.pid)
-        log.close()
 
 
 def write_jobs(folder: Path, tag: str, count: int) -> Path:
