@@ -18,7 +18,9 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout3-lang-XX` (the same 14 languages): blind sets by three further authors, run once
   on the third round's model (docs/benchmarks.md), then spent into training;
 - `heldout4-lang-XX` (the same 14 languages): blind sets by three further authors, run once
-  on the fourth round's model (docs/benchmarks.md) and never trained on.
+  on the fourth round's model (docs/benchmarks.md), then spent into training;
+- `heldout5-lang-XX` (the same 14 languages): blind sets by three further authors, run once
+  on the fifth round's model (docs/benchmarks.md) and never trained on.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
