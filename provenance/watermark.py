@@ -251,8 +251,12 @@ def _cells(bits: Sequence[int], portrait: bool) -> Any:
     return pilot + chips * signs[np.maximum(bit, 0)] * (bit >= 0)
 
 
+def _gray(frame_rgb: np.ndarray[Any, Any]) -> Any:
+    return cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY)
+
+
 def _luma(frame_rgb: np.ndarray[Any, Any]) -> Any:
-    return cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return _gray(frame_rgb).astype(np.float32)
 
 
 def _quarter(image: Any) -> Any:
@@ -424,7 +428,7 @@ class _Alignment(BaseModel):
     crop_y: float
     top: int
     left: int
-    box: tuple[int, int, int, int]
+    box: _Box
 
 
 def _region(picture: Any, box: _Box) -> tuple[Any, bool]:
@@ -580,7 +584,7 @@ class LumaAverage:
     def add(self, frame_rgb: np.ndarray[Any, Any]) -> None:
         if min(frame_rgb.shape[:2]) < MIN_READ_SIDE:
             return
-        luma = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY)
+        luma = _gray(frame_rgb)
         if self.total is None:
             self.total = np.zeros(luma.shape, np.float64)
         elif self.total.shape != luma.shape:

@@ -10,8 +10,7 @@ reading) and the unmarked one (every reading tried: the most a decode costs); it
 include ffmpeg's decoding of the file. "total" is embed + decode of the marked video (the
 issue's measure); "stamp" is what the flow's stamp stage pays: embed + the strength
 read-back (one reading at the whole frame, no search). Each figure is the median of
---repeats runs. Prints a table
-and writes JSON.
+--repeats runs. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
