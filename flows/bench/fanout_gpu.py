@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.bench.fanout import REPO, Bench, wall
+from vidflow.settings import affinity_cores
 
 PRESET = "fastwan2.1-t2v-1.3b"
 MODEL_ENV = "VIDFLOW_MODEL_DIR_FASTWAN2_1_T2V_1_3B"
@@ -113,7 +114,7 @@ def main() -> None:
     bench = GpuBench(home)
     bench.env[MODEL_ENV] = str(model)
     # The README's budget for one worker per GPU: the host's cores shared out, in both runs.
-    cores = len(os.sched_getaffinity(0)) // len(args.gpus.split(","))
+    cores = affinity_cores() // len(args.gpus.split(","))
     bench.env["VIDFLOW_CPU_THREADS"] = str(max(1, cores))
     spec = {"preset": PRESET, "steps": args.steps}
     result: dict[str, Any] = {"preset": PRESET, "jobs": args.jobs, "gpus": args.gpus}
