@@ -33,6 +33,8 @@ MODEL = DATA / "text_model.npz"
 # these is written apart.
 SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
                        "ru", "tr", "zh")  # fmt: skip
+# The rounds of those blind sets spent so far: `<round>-lang-XX`, one author group a round.
+SPENT_BLIND_ROUNDS = ("heldout", "heldout2", "heldout3", "heldout4")
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -45,10 +47,7 @@ TRAINING_SETS = (
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
     # The first four rounds of language blind sets, spent by their one run
     # (docs/benchmarks.md).
-    *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
-    *(f"heldout2-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
-    *(f"heldout3-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
-    *(f"heldout4-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
+    *(f"{blind}-lang-{lang}" for blind in SPENT_BLIND_ROUNDS for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
 # Inverse L2 strength of the logistic regression; picked by cross-validation (see
 # docs/benchmarks.md, "Fourth session: a learned classifier").
