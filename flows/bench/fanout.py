@@ -240,6 +240,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("fanout.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    if args.workers < 2:
+        parser.error("--workers must be at least 2: the scaling run compares 1 worker with N")
 
     home = Path(tempfile.mkdtemp(prefix="vidflow-fanout-bench-"))
     load_before = os.getloadavg()
