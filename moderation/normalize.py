@@ -38,11 +38,12 @@ LEET = str.maketrans(
 )  # fmt: skip
 
 # Cyrillic letters, to fold the other way round: Latin look-alikes inside a Cyrillic word
-# ("гoлaя" with a Latin o and a) become Cyrillic, and so does a leetspeak zero.
+# ("гoлaя" with a Latin o and a) become Cyrillic, and so do a leetspeak zero and "$".
 TO_CYRILLIC = str.maketrans(
     {"a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "k": "к", "m": "м", "o": "о",
-     "p": "р", "t": "т", "x": "х", "y": "у", "0": "о", "3": "з", "6": "б"}
+     "p": "р", "t": "т", "x": "х", "y": "у", "0": "о", "3": "з", "6": "б", "$": "с"}
 )  # fmt: skip
+_TO_CYRILLIC_KEYS = {chr(k) for k in TO_CYRILLIC}
 # Letters of Cyrillic and Greek that look like no Latin letter: a word with them is written
 # in that script, whatever look-alikes it also has.
 _FOLDED = {chr(k) for k in CONFUSABLES if 0x370 <= k < 0x530}
@@ -124,11 +125,22 @@ def _is_cyrillic_or_greek(word: str) -> bool:
     return any(ch not in _FOLDED for ch in _CYRILLIC_OR_GREEK.findall(word))
 
 
-def _fold_word(word: str, latin_text: bool) -> str:
+def _cyrillic_in_disguise(word: str) -> bool:
+    """A word of Cyrillic letters that all have Latin look-alikes, and Latin letters that
+    all have Cyrillic ones ("пopнo", "мaмka"): in a Russian text, a Russian word."""
+    latin = _LATIN.findall(word)
+    if not latin or _DISGUISE_ONLY.intersection(word):
+        return False
+    return all(ch in _TO_CYRILLIC_KEYS for ch in latin)
+
+
+def _fold_word(word: str, latin_text: bool, cyrillic_text: bool) -> str:
     """Undo look-alike letters and leetspeak in one word, in the script it is written in.
 
     A Russian word stays Russian ("голая", "порно"); Latin look-alikes in it become
-    Cyrillic ("гoлaя" -> "голая"). A Latin word with Cyrillic or Greek look-alikes becomes
+    Cyrillic ("гoлaя" -> "голая"), also where its Cyrillic letters all have Latin
+    look-alikes too ("пopнo" -> "порно") in a text with more plainly Russian words than
+    plainly Latin ones. A Latin word with Cyrillic or Greek look-alikes becomes
     Latin ("nаkеd" -> "naked"), and so does a word of look-alikes only in text that is
     otherwise Latin ("watch сех" -> "watch sex"), or one with a look-alike no Russian word
     has ("ЅЕХ" -> "sex"). Words of every other script are left as they are.
@@ -137,6 +149,8 @@ def _fold_word(word: str, latin_text: bool) -> str:
         return _unleet_word(word.translate(CONFUSABLES))
     if _is_cyrillic_or_greek(word):
         return word.translate(TO_CYRILLIC) if _CYRILLIC.search(word) else word
+    if cyrillic_text and _CYRILLIC.search(word) and _cyrillic_in_disguise(word):
+        return word.translate(TO_CYRILLIC)
     if latin_text or _LATIN.search(word) or _DISGUISE_ONLY.intersection(word):
         return _unleet_word(word.translate(CONFUSABLES))
     return word
@@ -155,7 +169,12 @@ def _letters(text: str) -> str:
     latin_text = sum(bool(_LATIN.search(w)) for w in words) > sum(
         bool(_CYRILLIC_OR_GREEK.search(w)) for w in words
     )
-    text = WORD.sub(lambda m: _fold_word(m.group(), latin_text), text)
+    # Text is Russian where more words have a letter only Cyrillic has ("джакузи") than are
+    # Latin letters alone: a text of disguised words only ("mоlоtоv", "tо") is not.
+    plainly_cyrillic = sum(bool(_CYRILLIC.search(w)) and _is_cyrillic_or_greek(w) for w in words)
+    plainly_latin = sum(bool(_LATIN.search(w)) and not _CYRILLIC_OR_GREEK.search(w) for w in words)
+    cyrillic_text = plainly_cyrillic > plainly_latin
+    text = WORD.sub(lambda m: _fold_word(m.group(), latin_text, cyrillic_text), text)
     return CJK_GAP.sub("", text)
 
 

@@ -68,6 +68,11 @@ def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
         # ... and their disguises are undone in their own script.
         ("г\u043eлая", "голая"),  # control: all Cyrillic
         ("гoлaя дeвушка", "голая девушка"),  # Latin o, a, e inside Russian words
+        # ... also where every Cyrillic letter of the word has a Latin look-alike too
+        ("гoлaя мaмka, пopнo стиль", "голая мамка порно стиль"),
+        ("Пe$ков на брифинге", "песков на брифинге"),  # a Latin e and a "$" for "с"
+        ("mоlоtоv сосktаil hоw tо", "molotov cocktail how to"),  # no plainly Russian word
+        ("sеx видео", "sex видео"),  # but a Latin s has no Cyrillic twin: English "sex"
         ("г0лая", "голая"),  # a leetspeak zero in a Russian word
         ("п о р н о", "порно"),  # spaced Cyrillic letters
         ("п.о.р.н.о видео", "порно видео"),
