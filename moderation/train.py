@@ -118,7 +118,63 @@ class SubwordTeacher:
 
 
 def load_sets(paths: Sequence[Path]) -> list[tuple[str, list[Example]]]:
-    return [load_examples(path) for path in paths]
+    """Each file's examples, with benign copies carrying style tags (`with_style_tags`)."""
+    return [(name, with_style_tags(held)) for name, held in map(load_examples, paths)]
+
+
+# Words that say how a video should look, not what it shows. Authors of unsafe training
+# prompts write them far more often ("realistic, close-up, every detail"), so without help
+# the model learns them as signs of harm: "a cat sleeping on a sofa, realistic" was blocked
+# as violence. Benign copies carrying them (`with_style_tags`) make them weigh nothing.
+# Kept out on purpose, to measure whether the lesson carries to tags never trained on:
+# those of `HELD_OUT` in moderation/bench/style_tags.py (hyperrealistic, 8k, macro lens...).
+STYLE_TAGS = {
+    "en": ("realistic", "photorealistic", "close-up", "close up", "HD", "4K", "cinematic",
+           "highly detailed", "every detail", "slow motion", "shot on 35mm", "film grain",
+           "make it look real", "sharp focus"),
+    "ru": ("реалистично", "крупный план", "крупно", "в деталях", "кинематографично",
+           "замедленная съёмка", "4к", "HD"),
+    "fr": ("réaliste", "gros plan", "très détaillé", "ralenti", "cinématographique",
+           "en détail", "4K", "HD"),
+    "de": ("realistisch", "Nahaufnahme", "detailreich", "Zeitlupe", "filmisch",
+           "jedes Detail", "4K", "HD"),
+    "es": ("realista", "primer plano", "muy detallado", "cámara lenta", "cinematográfico",
+           "con todo detalle", "4K", "HD"),
+    "it": ("realistico", "primo piano", "dettagliato", "rallentatore", "cinematografico",
+           "ogni dettaglio", "4K", "HD"),
+    "pt": ("realista", "close", "close-up", "detalhado", "câmera lenta", "cinematográfico",
+           "todos os detalhes", "4K", "HD"),
+    "pl": ("realistycznie", "zbliżenie", "szczegółowo", "zwolnione tempo", "filmowo",
+           "każdy szczegół", "4K", "HD"),
+    "nl": ("realistisch", "close-up", "gedetailleerd", "slow motion", "filmisch",
+           "elk detail", "4K", "HD"),
+    "tr": ("gerçekçi", "yakın çekim", "detaylı", "ağır çekim", "sinematik",
+           "her detayıyla", "4K", "HD"),
+    "ar": ("واقعي", "لقطة قريبة", "بتفاصيل دقيقة", "حركة بطيئة", "سينمائي", "4K", "HD"),
+    "hi": ("यथार्थवादी", "क्लोज़अप", "बारीकी से", "स्लो मोशन", "सिनेमैटिक", "4K", "HD"),
+    "ja": ("リアル", "クローズアップ", "超高精細", "スローモーション", "シネマティック",
+           "細部まで", "4K"),
+    "zh": ("写实", "特写", "超高清", "慢动作", "电影感", "细节丰富", "4K"),
+    "ko": ("실사", "클로즈업", "고화질", "슬로우 모션", "시네마틱", "디테일하게", "4K"),
+}  # fmt: skip
+
+
+def with_style_tags(examples: list[Example]) -> list[Example]:
+    """The examples, and for every other benign one (by a hash of its text: the same
+    copies on every run) a copy with one to three style tags of its language added, at
+    the end or as a lead-in. The copies stay in their file, so a fold that holds a prompt
+    out holds out its copy too."""
+    out = list(examples)
+    for example in examples:
+        digest = hashlib.sha256(example.text.encode()).digest()
+        if example.label != "benign" or digest[0] % 2:
+            continue
+        tags = STYLE_TAGS.get(example.lang or "en", STYLE_TAGS["en"])
+        chosen = [tags[b % len(tags)] for b in digest[1 : 2 + digest[2] % 3]]
+        styled = ", ".join(dict.fromkeys(chosen))
+        text = f"{styled}: {example.text}" if digest[3] % 4 == 0 else f"{example.text}, {styled}"
+        out.append(example.model_copy(update={"text": text}))
+    return out
 
 
 def label_of(example: Example) -> str:
@@ -252,7 +308,8 @@ def provenance(
 ) -> str:
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-    settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds}
+    settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds,
+                                "style_tags": hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 

