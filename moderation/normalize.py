@@ -165,14 +165,14 @@ def _letters(text: str) -> str:
     if text.isascii():
         return WORD.sub(lambda m: _unleet_word(m.group()), text)
     words = WORD.findall(text)
+    latin = [bool(_LATIN.search(w)) for w in words]
+    other = [bool(_CYRILLIC_OR_GREEK.search(w)) for w in words]
     # Text is Latin where more of its words have Latin letters than Cyrillic or Greek ones.
-    latin_text = sum(bool(_LATIN.search(w)) for w in words) > sum(
-        bool(_CYRILLIC_OR_GREEK.search(w)) for w in words
-    )
+    latin_text = sum(latin) > sum(other)
     # Text is Russian where more words have a letter only Cyrillic has ("джакузи") than are
     # Latin letters alone: a text of disguised words only ("mоlоtоv", "tо") is not.
     plainly_cyrillic = sum(bool(_CYRILLIC.search(w)) and _is_cyrillic_or_greek(w) for w in words)
-    plainly_latin = sum(bool(_LATIN.search(w)) and not _CYRILLIC_OR_GREEK.search(w) for w in words)
+    plainly_latin = sum(a and not o for a, o in zip(latin, other, strict=True))
     cyrillic_text = plainly_cyrillic > plainly_latin
     text = WORD.sub(lambda m: _fold_word(m.group(), latin_text, cyrillic_text), text)
     return CJK_GAP.sub("", text)

@@ -157,6 +157,8 @@ STYLE_TAGS = {
     "zh": ("写实", "特写", "超高清", "慢动作", "电影感", "细节丰富", "4K"),
     "ko": ("실사", "클로즈업", "고화질", "슬로우 모션", "시네마틱", "디테일하게", "4K"),
 }  # fmt: skip
+# Recorded in a model's provenance: a model trained with other tags shows as stale.
+STYLE_TAGS_DIGEST = hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()
 
 
 def with_style_tags(examples: list[Example]) -> list[Example]:
@@ -309,7 +311,7 @@ def provenance(
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
     settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds,
-                                "style_tags": hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()}  # fmt: skip
+                                "style_tags": STYLE_TAGS_DIGEST}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 

