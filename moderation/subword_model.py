@@ -157,13 +157,25 @@ class SubwordModel:
         return replace(self, prior=prior.astype(np.float32), prior_mass=PRIOR_MASS)
 
 
+def mean_matrix(model: SubwordModel, texts: Sequence[str]) -> Any:
+    """[len(texts), len(pieces)] sparse: each prompt's piece weights, summing to one (a
+    prompt without known pieces has an empty row), so that `mean_matrix @ vectors` is each
+    prompt's weighted mean piece vector."""
+    from scipy import sparse
+
+    rows, cols, values = [], [], []
+    for row, ids in enumerate(model.piece_ids(texts)):
+        if ids:
+            weight = model.weights[ids].astype(np.float64)
+            rows.extend([row] * len(ids))
+            cols.extend(ids)
+            values.extend(weight / max(weight.sum(), 1e-9))
+    # Duplicates (a piece twice in a prompt) are summed on conversion, as the mean does.
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(texts), len(model.pieces)))
+
+
 def prompt_vectors(
     model: SubwordModel, vectors: FloatArray, texts: Sequence[str]
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """[len(texts), dim]: each prompt's weighted mean piece vector (training's features)."""
-    out = np.zeros((len(texts), vectors.shape[1]))
-    for row, ids in enumerate(model.piece_ids(texts)):
-        if ids:
-            weight = model.weights[ids].astype(np.float64)
-            out[row] = weight @ vectors[ids] / max(weight.sum(), 1e-9)
-    return out
+    return np.asarray(mean_matrix(model, texts) @ vectors.astype(np.float64))

