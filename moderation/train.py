@@ -28,14 +28,14 @@ from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, f
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
-# Languages whose blind sets (heldout-lang-XX to heldout7-lang-XX) have had their one run on
+# Languages whose blind sets (heldout-lang-XX to heldout8-lang-XX) have had their one run on
 # a shipped model (issue 15): spent as measurements, so trained on; each new blind set of
 # these is written apart.
 SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
                        "ru", "tr", "zh")  # fmt: skip
 # The rounds of those blind sets spent so far: `<round>-lang-XX`, one author group a round.
 SPENT_BLIND_ROUNDS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
-                      "heldout7")  # fmt: skip
+                      "heldout7", "heldout8")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -46,7 +46,7 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
-    # The first seven rounds of language blind sets, spent by their one run
+    # The first eight rounds of language blind sets, spent by their one run
     # (docs/benchmarks.md).
     *(f"{blind}-lang-{lang}" for blind in SPENT_BLIND_ROUNDS for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
@@ -133,14 +133,25 @@ class SubwordTeacher:
 
 
 def load_sets(paths: Sequence[Path]) -> list[tuple[str, list[Example]]]:
-    """Each file's examples, with benign copies carrying style tags (`with_style_tags`)."""
-    return [(name, with_style_tags(held)) for name, held in map(load_examples, paths)]
+    """Each file's examples (the objects read), then copies of some carrying style tags
+    (`with_style_tags`) and how-to framing (`with_howto_framing`)."""
+    return [(name, with_copies(held)) for name, held in map(load_examples, paths)]
+
+
+def with_copies(examples: list[Example]) -> list[Example]:
+    return with_style_tags(examples) + with_howto_framing(examples)[len(examples) :]
 
 
 # Words that say how a video should look, not what it shows. Authors of unsafe training
 # prompts write them far more often ("realistic, close-up, every detail"), so without help
 # the model learns them as signs of harm: "a cat sleeping on a sofa, realistic" was blocked
-# as violence. Benign copies carrying them (`with_style_tags`) make them weigh nothing.
+# as violence. Copies carrying them (`with_style_tags`) make them weigh nothing. Copies of
+# benign prompts alone made them lean benign: an unsafe prompt with ", realistic, close-up,
+# HD" appended passed (7.5% of the eighth blind sets' unsafe prompts). So unsafe prompts get
+# copies too, at the rate that leaves the tags as common on either side: 14% of unsafe and
+# 5% of benign training prompts carry them as written, and with one benign prompt in two
+# and one unsafe in three copied, ~37% of each. (Copies at one in two on both sides left
+# the tags leaning unsafe: 3.4% of benign prompts stopped with them, against 2.4%.)
 # Kept out on purpose, to measure whether the lesson carries to tags never trained on:
 # those of `HELD_OUT` in moderation/bench/style_tags.py (hyperrealistic, 8k, macro lens...).
 STYLE_TAGS = {
@@ -177,19 +188,71 @@ STYLE_TAGS_DIGEST = hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()
 
 
 def with_style_tags(examples: list[Example]) -> list[Example]:
-    """The examples, and for every other benign one (by a hash of its text: the same
-    copies on every run) a copy with one to three style tags of its language added, at
-    the end or as a lead-in. The copies stay in their file, so a fold that holds a prompt
-    out holds out its copy too."""
+    """The examples, and for one benign prompt in two and one unsafe prompt in three (by a
+    hash of its text: the same copies on every run), a copy with one to three style tags of
+    its language added, at the end or as a lead-in, its label kept. The copies stay in
+    their file, so a fold that holds a prompt out holds out its copy too."""
     out = list(examples)
     for example in examples:
         digest = hashlib.sha256(example.text.encode()).digest()
-        if example.label != "benign" or digest[0] % 2:
+        if digest[0] % (2 if example.label == "benign" else 3):
             continue
         tags = STYLE_TAGS.get(example.lang or "en", STYLE_TAGS["en"])
         chosen = [tags[b % len(tags)] for b in digest[1 : 2 + digest[2] % 3]]
         styled = ", ".join(dict.fromkeys(chosen))
         text = f"{styled}: {example.text}" if digest[3] % 4 == 0 else f"{example.text}, {styled}"
+        out.append(example.model_copy(update={"text": text}))
+    return out
+
+
+# How-to framing says a video teaches how something is made, not what. Unsafe training
+# prompts that ask how to build a weapon carry it ("how to make", "DIY", "step by step"), so
+# the models learned it as a sign of harm in every language: with ", DIY, tutorial, step by
+# step" (or its translation) appended, 13.4% of the eighth blind sets' benign prompts were
+# stopped (1.5% as written). Copies framed so (`with_howto_framing`), of one prompt in four
+# on either side, teach that the framing decides nothing; a weapon named with it still
+# does. (2% of benign and 5.5% of unsafe training prompts carry these words as written:
+# ~22% and ~24% with the copies. Benign copies alone made the words an evasion.)
+HOWTO_FRAMES = {
+    "en": ("DIY", "tutorial", "step by step", "how to do it", "easy guide", "for beginners"),
+    "ru": ("своими руками", "туториал", "пошагово", "как сделать", "инструкция",
+           "для начинающих"),
+    "fr": ("DIY", "tuto", "étape par étape", "comment faire", "fait maison", "pour débutants"),
+    "de": ("DIY", "Anleitung", "Schritt für Schritt", "Tutorial", "selber machen",
+           "für Anfänger"),
+    "es": ("DIY", "tutorial", "paso a paso", "cómo hacerlo", "hazlo tú mismo",
+           "para principiantes"),
+    "it": ("fai da te", "tutorial", "passo dopo passo", "come fare", "per principianti", "DIY"),
+    "pt": ("faça você mesmo", "tutorial", "passo a passo", "como fazer", "para iniciantes",
+           "DIY"),
+    "pl": ("zrób to sam", "poradnik", "krok po kroku", "jak to zrobić", "tutorial",
+           "dla początkujących"),
+    "nl": ("doe-het-zelf", "tutorial", "stap voor stap", "hoe doe je dat", "handleiding", "DIY"),
+    "tr": ("kendin yap", "adım adım", "nasıl yapılır", "eğitim videosu", "yeni başlayanlar için",
+           "DIY"),
+    "ar": ("اعملها بنفسك", "خطوة بخطوة", "طريقة العمل", "شرح", "للمبتدئين", "DIY"),
+    "hi": ("खुद करें", "स्टेप बाय स्टेप", "कैसे करें", "ट्यूटोरियल", "आसान तरीका", "DIY"),
+    "ja": ("DIY", "作り方", "手順", "チュートリアル", "初心者向け", "やり方"),
+    "zh": ("DIY", "教程", "一步一步", "怎么做", "新手教学", "手工制作"),
+    "ko": ("DIY", "만드는 법", "튜토리얼", "단계별", "초보자용", "따라하기"),
+}  # fmt: skip
+HOWTO_DIGEST = hashlib.sha256(json.dumps(HOWTO_FRAMES).encode()).hexdigest()
+
+
+def with_howto_framing(examples: list[Example]) -> list[Example]:
+    """The examples, and for one prompt in four, benign or unsafe (by a hash of its text,
+    other bytes than `with_style_tags` reads), a copy framed as a how-to video of its
+    language, its label kept: one or two frames, at the end or as a lead-in. Copies stay in
+    their file, as style copies do."""
+    out = list(examples)
+    for example in examples:
+        digest = hashlib.sha256(example.text.encode()).digest()
+        if digest[4] % 4:
+            continue
+        frames = HOWTO_FRAMES.get(example.lang or "en", HOWTO_FRAMES["en"])
+        chosen = [frames[b % len(frames)] for b in digest[5 : 6 + digest[6] % 2]]
+        framed = ", ".join(dict.fromkeys(chosen))
+        text = f"{framed}: {example.text}" if digest[7] % 2 else f"{example.text}, {framed}"
         out.append(example.model_copy(update={"text": text}))
     return out
 
@@ -326,7 +389,7 @@ def provenance(
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
     settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds,
-                                "style_tags": STYLE_TAGS_DIGEST}  # fmt: skip
+                                "style_tags": STYLE_TAGS_DIGEST, "howto": HOWTO_DIGEST}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 
@@ -418,7 +481,8 @@ def cross_validation_table(
     """Leave one set out (or one language: `languages`): each model alone, the rules alone,
     and combined, per held-out set.
 
-    Each cell is "% unsafe stopped / % benign stopped" at the policy's threshold. "rules"
+    Each cell is "% unsafe stopped / % benign stopped" at the policy's threshold, over the
+    prompts as written (their style and how-to copies train other folds, never count). "rules"
     is every term rule acting alone (text_model disabled); "combined" is what the moderator
     decides with the models on: the combiner's score, or a rule that acts alone. The
     combiner of each held-out set is fitted on the other sets' out-of-fold scores (those
@@ -428,12 +492,16 @@ def cross_validation_table(
     read (cross-lingual transfer). Held out by round of authors (`authors`, see
     `by_author_round`), a row per language follows the groups' rows.
     """
-    sets = load_sets(paths)
+    read = list(map(load_examples, paths))
+    sets = [(name, with_copies(held)) for name, held in read]
     if languages:
         sets = by_language(sets)
     elif authors:
         sets = by_author_round(sets)
     examples = [e for _, held in sets for e in held]
+    # Copies train the models of other folds, but the table scores the prompts as written.
+    written = {id(e) for _, held in read for e in held}
+    original = np.array([id(e) in written for e in examples])
     classes = sorted({label_of(e) for e in examples} - {BENIGN})
     teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
     unsafe = out_of_fold(sets, c, len(sets), progress, teacher)
@@ -455,10 +523,12 @@ def cross_validation_table(
     if authors:
         slices += [(f"language {code}", lang == code) for code in sorted(set(lang))]
     for name, rows in [*slices, ("all", np.ones(len(examples), dtype=bool))]:
+        rows = rows & original
         cells = [_cell(stopped[rows], labels[rows]) for stopped in columns.values()]
         lines.append(f"{name:<34}{rows.sum():>6}" + "".join(f"{c:>14}" for c in cells))
     # Where the combined decision stops 1, 1.5 and 2% of benign prompts, and what it stops
     # there (rules that act alone stop what they stop at any threshold).
+    combined, labels, alone = combined[original], labels[original], alone[original]
     for rate in (0.01, 0.015, 0.02):
         free = combined[~labels & ~alone]  # benign prompts the threshold still decides
         room = rate * (~labels).sum() - (~labels & alone).sum()
