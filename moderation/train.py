@@ -185,6 +185,8 @@ STYLE_TAGS = {
 }  # fmt: skip
 # Recorded in a model's provenance: a model trained with other tags shows as stale.
 STYLE_TAGS_DIGEST = hashlib.sha256(json.dumps(STYLE_TAGS).encode()).hexdigest()
+# One prompt in N of each label gets a style-tagged copy (also in provenance).
+STYLE_COPY_EVERY = {"benign": 2, "unsafe": 3}
 
 
 def with_style_tags(examples: list[Example]) -> list[Example]:
@@ -195,7 +197,7 @@ def with_style_tags(examples: list[Example]) -> list[Example]:
     out = list(examples)
     for example in examples:
         digest = hashlib.sha256(example.text.encode()).digest()
-        if digest[0] % (2 if example.label == "benign" else 3):
+        if digest[0] % STYLE_COPY_EVERY[example.label]:
             continue
         tags = STYLE_TAGS.get(example.lang or "en", STYLE_TAGS["en"])
         chosen = [tags[b % len(tags)] for b in digest[1 : 2 + digest[2] % 3]]
@@ -237,6 +239,7 @@ HOWTO_FRAMES = {
     "ko": ("DIY", "만드는 법", "튜토리얼", "단계별", "초보자용", "따라하기"),
 }  # fmt: skip
 HOWTO_DIGEST = hashlib.sha256(json.dumps(HOWTO_FRAMES).encode()).hexdigest()
+HOWTO_COPY_EVERY = {"benign": 4, "unsafe": 4}
 
 
 def with_howto_framing(examples: list[Example]) -> list[Example]:
@@ -247,7 +250,7 @@ def with_howto_framing(examples: list[Example]) -> list[Example]:
     out = list(examples)
     for example in examples:
         digest = hashlib.sha256(example.text.encode()).digest()
-        if digest[4] % 4:
+        if digest[4] % HOWTO_COPY_EVERY[example.label]:
             continue
         frames = HOWTO_FRAMES.get(example.lang or "en", HOWTO_FRAMES["en"])
         chosen = [frames[b % len(frames)] for b in digest[5 : 6 + digest[6] % 2]]
@@ -389,7 +392,9 @@ def provenance(
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
     settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds,
-                                "style_tags": STYLE_TAGS_DIGEST, "howto": HOWTO_DIGEST}  # fmt: skip
+                                "style_tags": STYLE_TAGS_DIGEST, "howto": HOWTO_DIGEST,
+                                "copy_every": {"style": STYLE_COPY_EVERY,
+                                               "howto": HOWTO_COPY_EVERY}}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 

