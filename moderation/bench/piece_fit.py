@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         "english": [e for n in (5, 6, 7, 8) for e in load_examples(DATA / f"heldout{n}.jsonl")[1]],
     }  # fmt: skip
     texts = [e.text for e in train]
-    teacher = SubwordTeacher(texts, progress=print)
+    teacher = SubwordTeacher(texts, progress=print, read_whole=True)
     whole = list(dict.fromkeys(normalize(t) for t in texts))
-    targets = sentence_vectors(whole, progress=print)
+    targets = teacher.readings(whole)
 
     def read(vectors: Array, examples: Sequence[Example]) -> Array:
         return prompt_vectors(teacher.base, vectors, [e.text for e in examples])
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         both = center_scripts(teacher.base.pieces, fitted, teacher.base.weights)
         variants[f"fitted {strength:g}"] = (partial(read, fitted), read(fitted, train))
         variants[f"fitted {strength:g}, centred"] = (partial(read, both), read(both, train))
-    variants["e5 reading whole prompts"] = (e5, e5(train))
+    variants["e5 reading whole prompts"] = (e5, teacher.readings([normalize(t) for t in texts]))
     results: dict[str, dict[str, dict[str, float]]] = {}
     print(f"{'variant':28} " + " ".join(f"{name:>28}" for name in tests))
     for name, (features, trained) in variants.items():
