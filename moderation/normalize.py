@@ -72,10 +72,16 @@ _PUNCT = r"[.\-_*,~'\"/\\]"
 _GAP = rf"(?:{_PUNCT}+|{_PUNCT}* {_PUNCT}*)"
 SPACED = re.compile(rf"(?<!{_EDGE})(?:{_SINGLE}{_GAP}){{2,}}{_SINGLE}(?!{_EDGE})")
 SEPARATORS = re.compile(r"[\s.\-_*,~'\"/\\]+")
+# Punctuation between two letters of a spaced-out run, with no space beside it, and a gap
+# with a space in it.
+INNER_PUNCT = re.compile(rf"(?<![\s.\-_*,~'\"/\\]){_PUNCT}+(?![\s.\-_*,~'\"/\\])")
+SPACE_GAP = re.compile(rf"{_PUNCT}* {_PUNCT}*")
 # Han and kana are written without spaces: a space or mark between two of them ("裸 体",
 # "自*杀") only hides a word.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.\-_*,~'\"/\\]+(?=[{_CJK}])")
+# Sizes, rates and counts are no leetspeak: "3D", "4K", "60fps", "1080p", "35mm", "90s".
+MEASURE = re.compile(r"\d+(?:d|k|p|fps|mm|cm|m|s|x|min|h|hz|st|nd|rd|th|gb|mp)")
 NON_WORD = re.compile(r"[^a-z0-9\s]+")
 SPACES = re.compile(r"\s+")
 REPEATS = re.compile(r"([a-z])\1+")
@@ -117,6 +123,8 @@ def _unleet_word(word: str) -> str:
     if not HAS_LETTER.search(word):
         return word
     core = word.rstrip("!?.,")
+    if MEASURE.fullmatch(core):
+        return word
     return core.translate(LEET) + word[len(core) :]
 
 
@@ -192,8 +200,19 @@ def _finish(text: str) -> str:
 
 
 def _join(match: re.Match[str]) -> str:
-    """Spaced-out characters as one word, leetspeak undone; "1 2 3" stays as it was."""
+    """Spaced-out characters as words, leetspeak undone; "1 2 3" stays as it was.
+
+    A run that puts punctuation between letters keeps its spaces as word breaks:
+    "g.o.r.e v.i.d.e.o" is "gore video", and Hindi "ला-श के टु-क-ड़े" is three words, not
+    one (its one-syllable words "के", "से" would otherwise join their neighbours).
+    """
     run = match.group()
+    if " " in run and INNER_PUNCT.search(run):
+        return " ".join(_join_letters(part) for part in SPACE_GAP.split(run))
+    return _join_letters(run)
+
+
+def _join_letters(run: str) -> str:
     letters = SEPARATORS.sub("", run)
     if sum(ch.isalpha() for ch in letters) < 2:
         return run

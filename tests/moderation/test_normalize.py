@@ -32,6 +32,8 @@ from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
         ("3 cats and 7 dogs", "3 cats and 7 dogs"),  # digits alone stay digits
         ("1 2 3 4", "1 2 3 4"),  # a run of digits is no word
         ("U.S.A. flag", "usa flag"),
+        ("g.o.r.e v.i.d.e.o", "gore video"),  # punctuation inside words: spaces divide them
+        ("3D animation, 4K, 60fps, 1080p", "3d animation 4k 60fps 1080p"),  # sizes, not leet
     ],
 )
 def test_normalisation_undoes_each_trick(raw: str, expected: str) -> None:
@@ -79,6 +81,8 @@ def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
         ("裸 体", "裸体"),  # Han split by a space
         ("自*杀的方法", "自杀的方法"),  # ... or by a mark
         ("न ं ग ी", "नंगी"),  # spaced Devanagari, a vowel sign standing alone
+        # Hyphens inside words, spaces between: one-syllable words ("के") stay words.
+        ("में ला-श के टु-क-ड़े", "में लाश के टुकड़े"),
         ("عـــاريـــة", "عارية"),  # Arabic stretched by tatweel
         ("عَارِيَة", "عارية"),  # ... or written with short-vowel signs
         ("ｐｏｒｎｏ 動画", "porno 動画"),  # full-width Latin in a Japanese prompt
