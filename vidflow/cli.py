@@ -112,6 +112,11 @@ def _settings_error(exc: Exception) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     from vidflow.errors import ConfigError, ModelUnavailableError, SpecError, VidflowError, plain
 
+    # Prefect's temporary server posts anonymous telemetry every ten minutes, from a service
+    # that writes to its SQLite file: a runner has no reason to phone home (ours have no
+    # network), and on a busy machine that write lost a lock race with the run's own and
+    # printed a traceback during Ctrl-C. Off unless the user turns it on.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
     in_main = threading.current_thread() is threading.main_thread()

@@ -28,3 +28,23 @@ def test_without_the_setting_a_pinned_worker_gets_its_cores() -> None:
     free = subprocess.run([sys.executable, "-c", BUDGET], env=env, capture_output=True,
                           text=True, check=True)  # fmt: skip
     assert free.stdout.strip() == str(len(os.sched_getaffinity(0)))
+
+
+def test_prefect_telemetry_is_off_unless_the_user_turns_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.settings import Settings as PrefectSettings
+
+    from vidflow.cli import main
+
+    monkeypatch.delenv("PREFECT_SERVER_ANALYTICS_ENABLED", raising=False)
+    assert PrefectSettings().server.analytics_enabled  # Prefect's own default
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    # The name is the one Prefect reads: its temporary server, started from this process's
+    # environment, runs without the telemetry service.
+    assert PrefectSettings().server.analytics_enabled is False
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert PrefectSettings().server.analytics_enabled is True
