@@ -28,14 +28,14 @@ from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, f
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
-# Languages whose blind sets (heldout-lang-XX to heldout9-lang-XX) have had their one run on
+# Languages whose blind sets (heldout-lang-XX to heldout10-lang-XX) have had their one run on
 # a shipped model (issue 15): spent as measurements, so trained on; each new blind set of
 # these is written apart.
 SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
                        "ru", "tr", "zh")  # fmt: skip
 # The rounds of those blind sets spent so far: `<round>-lang-XX`, one author group a round.
 SPENT_BLIND_ROUNDS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
-                      "heldout7", "heldout8", "heldout9")  # fmt: skip
+                      "heldout7", "heldout8", "heldout9", "heldout10")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -46,7 +46,7 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
-    # The first nine rounds of language blind sets, spent by their one run
+    # The first ten rounds of language blind sets, spent by their one run
     # (docs/benchmarks.md).
     *(f"{blind}-lang-{lang}" for blind in SPENT_BLIND_ROUNDS for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
@@ -144,12 +144,50 @@ class SubwordTeacher:
 
 def load_sets(paths: Sequence[Path]) -> list[tuple[str, list[Example]]]:
     """Each file's examples (the objects read), then copies of some carrying style tags
-    (`with_style_tags`) and how-to framing (`with_howto_framing`)."""
+    (`with_style_tags`), how-to framing (`with_howto_framing`) or typed in Latin letters
+    (`with_romanised`)."""
     return [(name, with_copies(held)) for name, held in map(load_examples, paths)]
 
 
 def with_copies(examples: list[Example]) -> list[Example]:
-    return with_style_tags(examples) + with_howto_framing(examples)[len(examples) :]
+    written = len(examples)
+    return (with_style_tags(examples) + with_howto_framing(examples)[written:]
+            + with_romanised(examples)[written:])  # fmt: skip
+
+
+# Prompts in Russian, Chinese, Korean, Hindi or Arabic are also typed in Latin letters
+# ("golaya", "zhadan de zuofa", Arabizi, Hinglish). The authors asked for such prompts wrote
+# three unsafe ones to every benign one, so the Latin spelling itself leaned unsafe: the
+# tenth model stopped "kiska igraet s klubkom nitok" (a kitten and a ball of yarn) and its
+# Arabizi twin. A copy of one prompt in three of either label, romanised by anyascii,
+# teaches the spellings without the lean. Japanese is left out: anyascii reads kanji with
+# their Mandarin sounds ("動画" becomes "donghua", not "douga").
+ROMANISED_LANGS = ("ar", "hi", "ko", "ru", "zh")
+ROMANISED_COPY_EVERY = 3
+_SYLLABLE_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def romanised(text: str, lang: str) -> str:
+    """The prompt as a Latin keyboard types it: "голая" -> "golaya", "炸弹" -> "zha dan"."""
+    from anyascii import anyascii
+
+    latin = anyascii(text)
+    # anyascii capitalises each syllable and runs them together ("ZhaDan", "GoYangIGa"):
+    # Korean keeps its words ("goyangiga"), pinyin is typed a syllable at a time.
+    return (_SYLLABLE_START.sub(" ", latin) if lang == "zh" else latin).lower()
+
+
+def with_romanised(examples: list[Example]) -> list[Example]:
+    """The examples, and for one prompt in three of those languages, benign or unsafe (byte
+    8 of the SHA-256 of its text decides), a copy in Latin letters, its label kept."""
+    out = list(examples)
+    for example in examples:
+        if example.lang not in ROMANISED_LANGS:
+            continue
+        if hashlib.sha256(example.text.encode()).digest()[8] % ROMANISED_COPY_EVERY:
+            continue
+        out.append(example.model_copy(update={"text": romanised(example.text, example.lang)}))
+    return out
 
 
 # Words that say how a video should look, not what it shows. Authors of unsafe training
@@ -412,7 +450,9 @@ def provenance(
     settings: dict[str, Any] = {"sets": digests, "c": c, "folds": folds,
                                 "style_tags": STYLE_TAGS_DIGEST, "howto": HOWTO_DIGEST,
                                 "copy_every": {"style": STYLE_COPY_EVERY,
-                                               "howto": HOWTO_COPY_EVERY}}  # fmt: skip
+                                               "howto": HOWTO_COPY_EVERY,
+                                               "romanised": ROMANISED_COPY_EVERY},
+                                "romanised": ROMANISED_LANGS}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 

