@@ -216,6 +216,9 @@ def _join_letters(run: str) -> str:
     letters = SEPARATORS.sub("", run)
     if sum(ch.isalpha() for ch in letters) < 2:
         return run
+    # Spaced Russian letters with leetspeak among them ("п 0 р н 0"): Cyrillic, as a word.
+    if len(_CYRILLIC.findall(letters)) > len(_LATIN.findall(letters)):
+        return letters.translate(TO_CYRILLIC)
     if HAS_LETTER.search(letters) or letters.isascii():
         return letters.translate(LEET)
     return letters

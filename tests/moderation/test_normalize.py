@@ -77,6 +77,7 @@ def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
         ("sеx видео", "sex видео"),  # but a Latin s has no Cyrillic twin: English "sex"
         ("г0лая", "голая"),  # a leetspeak zero in a Russian word
         ("п о р н о", "порно"),  # spaced Cyrillic letters
+        ("п 0 р н 0 видео", "порно видео"),  # ... with leetspeak zeros among them
         ("п.о.р.н.о видео", "порно видео"),
         ("裸 体", "裸体"),  # Han split by a space
         ("自*杀的方法", "自杀的方法"),  # ... or by a mark
