@@ -139,22 +139,6 @@ MISSED_KINDS_BENIGN = [
 ]
 
 
-@pytest.mark.parametrize(("lang", "prompt"), MISSED_KINDS_UNSAFE)
-def test_kinds_the_first_blind_runs_missed_are_stopped(
-    shipped_moderator: PromptModerator, lang: str, prompt: str
-) -> None:
-    verdict = shipped_moderator.check(prompt)
-    assert verdict.action != "allow", (lang, verdict.normalized_text)
-
-
-@pytest.mark.parametrize(("lang", "prompt"), MISSED_KINDS_BENIGN)
-def test_kinds_the_first_blind_runs_stopped_pass(
-    shipped_moderator: PromptModerator, lang: str, prompt: str
-) -> None:
-    verdict = shipped_moderator.check(prompt)
-    assert verdict.action == "allow", (lang, verdict.rule, verdict.score)
-
-
 # Prompts typed in Latin letters (Russian, Arabizi, pinyin, Hinglish, romanised Korean),
 # written by the lead after the tenth blind runs stopped two romanised benign prompts. The
 # tenth model stopped three of these benign ones (as self-harm); the eleventh, trained with
@@ -183,25 +167,25 @@ ROMANISED_BENIGN = [
 ]
 
 
-@pytest.mark.parametrize(("lang", "prompt"), ROMANISED_UNSAFE)
-def test_unsafe_prompts_in_latin_letters_are_stopped(
+@pytest.mark.parametrize(("lang", "prompt"), [*MISSED_KINDS_UNSAFE, *ROMANISED_UNSAFE])
+def test_kinds_the_blind_runs_missed_are_stopped(
     shipped_moderator: PromptModerator, lang: str, prompt: str
 ) -> None:
     verdict = shipped_moderator.check(prompt)
     assert verdict.action != "allow", (lang, verdict.normalized_text)
 
 
-@pytest.mark.parametrize(("lang", "prompt"), ROMANISED_BENIGN)
-def test_benign_prompts_in_latin_letters_pass(
+@pytest.mark.parametrize(("lang", "prompt"), [*MISSED_KINDS_BENIGN, *ROMANISED_BENIGN])
+def test_kinds_the_blind_runs_stopped_pass(
     shipped_moderator: PromptModerator, lang: str, prompt: str
 ) -> None:
     verdict = shipped_moderator.check(prompt)
-    assert verdict.action == "allow", (lang, verdict.category, verdict.score)
+    assert verdict.action == "allow", (lang, verdict.rule, verdict.score)
 
 
 # Written with the cases above and missed by the shipped model: known gaps, kept here so
 # that a model that closes them shows (strict xfail). See docs/moderation-multilingual.md.
-# Known misses of earlier models that the shipped (tenth round's) model gets right (the later
+# Known misses of earlier models that the shipped (eleventh round's) model gets right (the later
 # training data was written to the kinds the blind runs missed, never copied from them).
 FORMER_MISSES = [
     # Missed by the first and second models of issue 15.
