@@ -25,6 +25,9 @@ CONFUSABLES = str.maketrans(
         "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ѵ": "v", "ӏ": "l", "ց": "g",
         "ս": "u", "օ": "o", "զ": "q", "ⅼ": "l", "ℓ": "l", "п": "n", "һ": "h", "ԍ": "g",
         "ɑ": "a", "ϲ": "c", "ϳ": "j", "ȷ": "j",
+        # Latin letters that NFKD does not split into a letter and an accent: "chłopiec" is
+        # typed "chlopiec" on a phone, and Latin text comes out ASCII.
+        "ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "æ": "ae", "œ": "oe", "þ": "th",
         # Small capitals, which NFKC leaves alone: "ᴘᴏʀɴ".
         "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h",
         "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p",

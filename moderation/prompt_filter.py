@@ -50,6 +50,14 @@ class Verdict(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
+# Scripts written without spaces between words: a term in them matches inside a longer run
+# ("儿童" in "裸体儿童视频"), as a word boundary there says nothing.
+UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A word character, Indic letters' vowel signs and viramas included: Python's \w leaves
+# those marks out, so \b would fall inside "नंगी" or "बच्ची".
+WORD = r"[\w\u0900-\u0dff]"
+
+
 def _term_pattern(
     terms: list[str], squeezed: bool, exact: list[str] | None = None, *, bounded: bool = True
 ) -> re.Pattern[str] | None:
@@ -58,19 +66,52 @@ def _term_pattern(
         norm = normalize(term)
         exact_forms.add(squeeze(norm) if squeezed else norm)
     for term in terms:
-        norm = normalize(term)
-        forms.add(squeeze(norm) if squeezed else norm)
+        forms.add(_normalized_term(term, squeezed))
+    forms.discard("")
     if not forms and not exact_forms:
         return None
-    alternatives = "|".join(
-        [
-            r"\s*".join(_inflected(part) for part in form.split(" "))
-            for form in sorted(forms, key=len, reverse=True)
-        ]
-        + [rf"{_letters(form)}s?" for form in sorted(exact_forms, key=len, reverse=True)]
+    alternatives = [
+        _bounds(r"\s*".join(_inflected(part) for part in form.split(" ")), form, bounded)
+        for form in sorted(forms, key=len, reverse=True)
+    ] + [
+        # Word boundaries keep "Scunthorpe", "grapes" and "therapist" clear of shorter terms.
+        rf"\b{_letters(form)}s?\b" if bounded else rf"{_letters(form)}s?"
+        for form in sorted(exact_forms, key=len, reverse=True)
+    ]
+    return re.compile("|".join(alternatives))
+
+
+def _normalized_term(term: str, squeezed: bool) -> str:
+    """A policy term as matched: normalised, with its words' stem marks kept.
+
+    A word ending in "*" is a stem that takes any ending ("эротичн*" for "эротичных"); one
+    starting with "*" takes any beginning (Arabic's attached "ال" and "لل" in "*اطفال").
+    """
+    words = term.split()
+    norm = normalize(" ".join(w.strip("*") for w in words))
+    parts = [squeeze(p) if squeezed else p for p in norm.split(" ")] if norm else []
+    if len(parts) != len(words):  # normalisation joined or split words: no stems to keep
+        return " ".join(parts)
+    return " ".join(
+        ("*" if w.startswith("*") else "") + p + ("*" if w.endswith("*") and len(w) > 1 else "")
+        for w, p in zip(words, parts, strict=True)
     )
-    # Word boundaries keep "Scunthorpe", "grapes" and "therapist" clear of shorter terms.
-    return re.compile(rf"\b(?:{alternatives})\b" if bounded else alternatives)
+
+
+def _bounds(alternative: str, form: str, bounded: bool) -> str:
+    """A term's pattern with word boundaries at its ends, where that end has one."""
+    if not bounded:
+        return alternative
+    first, last = form.lstrip("*")[:1], form.rstrip("*")[-1:]
+    left = "" if form.startswith("*") or UNSPACED.match(first) else _boundary(first, "left")
+    right = "" if form.endswith("*") or UNSPACED.match(last) else _boundary(last, "right")
+    return f"{left}(?:{alternative}){right}"
+
+
+def _boundary(letter: str, side: str) -> str:
+    if letter.isascii():
+        return r"\b"
+    return rf"(?<!{WORD})" if side == "left" else rf"(?!{WORD})"
 
 
 def _inflected(word: str) -> str:
@@ -79,9 +120,15 @@ def _inflected(word: str) -> str:
     "masturbate" -> "masturbating" (silent e dropped), "cut" -> "cutting" (last consonant
     doubled), "hang himself" -> "hanging himself". Words under five letters take no -er:
     "cock" must not reach "cocker" (spaniel). An "l" also matches an "i", because leetspeak
-    "1" stands for either and normalisation reads it as "i" ("n1pp1es").
+    "1" stands for either and normalisation reads it as "i" ("n1pp1es"). Words in other
+    scripts take no English endings; a stem mark ("*") stands for any letters there.
     """
-    if len(word) < 3 or not word.isalpha():
+    if word.startswith("*") or word.endswith("*"):
+        stem = _letters(word.strip("*"))
+        return (f"{WORD}*" if word.startswith("*") else "") + stem + (
+            f"{WORD}*" if word.endswith("*") else ""
+        )
+    if len(word) < 3 or not word.isascii() or not word.isalpha():
         return _letters(word)
     suffixes = SUFFIXES if len(word) >= 5 else SHORT_SUFFIXES
     if word.endswith("e"):
