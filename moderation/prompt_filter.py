@@ -127,10 +127,9 @@ def _inflected(word: str) -> str:
     scripts take no English endings; a stem mark ("*") stands for any letters there.
     """
     if word.startswith("*") or word.endswith("*"):
-        stem = _letters(word.strip("*"))
-        return (f"{WORD}*" if word.startswith("*") else "") + stem + (
-            f"{WORD}*" if word.endswith("*") else ""
-        )
+        start = f"{WORD}*" if word.startswith("*") else ""
+        end = f"{WORD}*" if word.endswith("*") else ""
+        return start + _letters(word.strip("*")) + end
     if len(word) < 3 or not word.isascii() or not word.isalpha():
         return _letters(word)
     suffixes = SUFFIXES if len(word) >= 5 else SHORT_SUFFIXES
