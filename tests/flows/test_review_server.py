@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from prefect import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import resume_flow_run
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -45,6 +46,21 @@ def wait_for(client, run_id: UUID, done, timeout: float = 300) -> FlowRun:
 
 def suspended(flow_run: FlowRun) -> bool:
     return flow_run.state is not None and flow_run.state.type == StateType.PAUSED
+
+
+def form_of(client, flow_run: FlowRun, timeout: float = 60) -> str:
+    """A suspended run's review form. Prefect's suspend_flow_run sets the Suspended state
+    first and writes the form after it, so a run just seen suspended may not have it yet
+    (a CI run under load read it in that gap and got a 404)."""
+    keyset = keyset_from_paused_state(flow_run.state)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(client.read_flow_run_input(flow_run.id, keyset["description"]))
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
@@ -97,8 +113,7 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
                 runs[job_id] = wait_for(client, UUID(record.review_run), suspended)
             for flow_run in runs.values():
                 assert flow_run.state.name == "Suspended"
-                keyset = keyset_from_paused_state(flow_run.state)
-                form = client.read_flow_run_input(flow_run.id, keyset["description"])
+                form = form_of(client, flow_run)
                 job_id = {r.job_hash: j for j, r in records.items()}[
                     flow_run.parameters["job_hash"]
                 ]
@@ -141,8 +156,7 @@ def test_held_jobs_wait_in_suspended_runs_and_the_answer_is_carried_out(
             assert output is not None and output.pending and output.review_run is not None
             assert not (tmp_path / "artifacts" / "published").exists()
             waiting = wait_for(client, UUID(output.review_run), suspended)
-            keyset = keyset_from_paused_state(waiting.state)
-            form = client.read_flow_run_input(waiting.id, keyset["description"])
+            form = form_of(client, waiting)
             assert "video quarantined" in form and form.count("data:image/jpeg;base64,") == 4
             resume_flow_run(
                 waiting.id,
