@@ -83,6 +83,8 @@ SPACE_GAP = re.compile(rf"{_PUNCT}* {_PUNCT}*")
 # "自*杀") only hides a word.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.\-_*,~'\"/\\]+(?=[{_CJK}])")
+# One Han or kana character (term matching in prompt_filter: no word boundaries there).
+CJK_CHAR = re.compile(rf"[{_CJK}]")
 # Sizes, rates and counts are no leetspeak: "3D", "4K", "60fps", "1080p", "35mm", "90s".
 MEASURE = re.compile(r"\d+(?:d|k|p|fps|mm|cm|m|s|x|min|h|hz|st|nd|rd|th|gb|mp)")
 NON_WORD = re.compile(r"[^a-z0-9\s]+")

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
+from moderation.normalize import CJK_CHAR, normalize, readings, spelled_out_runs, squeeze
 from moderation.policy import SEVERITY, Action, Policy, load_policy
 from moderation.text_model import TextModel
 
@@ -50,12 +50,9 @@ class Verdict(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
-# Scripts written without spaces between words: a term in them matches inside a longer run
-# ("儿童" in "裸体儿童视频"), as a word boundary there says nothing.
-UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A word character, Indic letters' vowel signs and viramas included: Python's \w leaves
 # those marks out, so \b would fall inside "नंगी" or "बच्ची".
-WORD = r"[\w\u0900-\u0dff]"
+WORD_CHAR = r"[\w\u0900-\u0dff]"
 
 
 def _term_pattern(
@@ -104,17 +101,21 @@ def _normalized_term(term: str, squeezed: bool) -> str:
 
 
 def _bounds(form: str) -> tuple[str, str]:
-    """The word boundaries a term's pattern needs at its start and end ("" for none)."""
+    """The word boundaries a term's pattern needs at its start and end ("" for none).
+
+    Han and kana are written without spaces, so a term in them matches inside a longer run
+    ("儿童" in "裸体儿童视频"): a word boundary there says nothing.
+    """
     first, last = form.lstrip("*")[:1], form.rstrip("*")[-1:]
-    left = "" if form.startswith("*") or UNSPACED.match(first) else _boundary(first, "left")
-    right = "" if form.endswith("*") or UNSPACED.match(last) else _boundary(last, "right")
+    left = "" if form.startswith("*") or CJK_CHAR.match(first) else _boundary(first, "left")
+    right = "" if form.endswith("*") or CJK_CHAR.match(last) else _boundary(last, "right")
     return left, right
 
 
 def _boundary(letter: str, side: str) -> str:
     if letter.isascii():
         return r"\b"
-    return rf"(?<!{WORD})" if side == "left" else rf"(?!{WORD})"
+    return rf"(?<!{WORD_CHAR})" if side == "left" else rf"(?!{WORD_CHAR})"
 
 
 def _inflected(word: str) -> str:
@@ -127,8 +128,8 @@ def _inflected(word: str) -> str:
     scripts take no English endings; a stem mark ("*") stands for any letters there.
     """
     if word.startswith("*") or word.endswith("*"):
-        start = f"{WORD}*" if word.startswith("*") else ""
-        end = f"{WORD}*" if word.endswith("*") else ""
+        start = f"{WORD_CHAR}*" if word.startswith("*") else ""
+        end = f"{WORD_CHAR}*" if word.endswith("*") else ""
         return start + _letters(word.strip("*")) + end
     if len(word) < 3 or not word.isascii() or not word.isalpha():
         return _letters(word)
