@@ -28,14 +28,15 @@ from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, f
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
-# Languages whose blind sets (heldout-lang-XX to heldout11-lang-XX) have had their one run on
+# Languages whose blind sets (heldout-lang-XX to heldout12-lang-XX) have had their one run on
 # a shipped model (issue 15): spent as measurements, so trained on; each new blind set of
 # these is written apart.
 SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
                        "ru", "tr", "zh")  # fmt: skip
 # The rounds of those blind sets spent so far: `<round>-lang-XX`, one author group a round.
 SPENT_BLIND_ROUNDS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
-                      "heldout7", "heldout8", "heldout9", "heldout10", "heldout11")  # fmt: skip
+                      "heldout7", "heldout8", "heldout9", "heldout10", "heldout11",
+                      "heldout12")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -46,7 +47,7 @@ TRAINING_SETS = (
     "train-multilingual", "train-storyboards", "train-creators",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
-    # The first eleven rounds of language blind sets, spent by their one run
+    # The first twelve rounds of language blind sets, spent by their one run
     # (docs/benchmarks.md).
     *(f"{blind}-lang-{lang}" for blind in SPENT_BLIND_ROUNDS for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
@@ -159,18 +160,45 @@ def with_copies(examples: list[Example]) -> list[Example]:
 # ("golaya", "zhadan de zuofa", Arabizi, Hinglish). The authors asked for such prompts wrote
 # three unsafe ones to every benign one, so the Latin spelling itself leaned unsafe: the
 # tenth model stopped "kiska igraet s klubkom nitok" (a kitten and a ball of yarn) and its
-# Arabizi twin. A copy of one prompt in three of either label, romanised by anyascii,
-# teaches the spellings without the lean. Japanese is left out: anyascii reads kanji with
+# Arabizi twin. A copy of one prompt in three of either label, romanised by anyascii
+# (Arabic first as Arabizi, below), teaches the spellings without the lean. Japanese is left out: anyascii reads kanji with
 # their Mandarin sounds ("動画" becomes "donghua", not "douga").
 ROMANISED_LANGS = ("ar", "hi", "ko", "ru", "zh")
 ROMANISED_COPY_EVERY = 3
 _SYLLABLE_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
+# Arabizi as typed in chats: the digits that look like the letters Latin lacks (3 for ع,
+# 7 for ح, 2 for ء and the Egyptian and Levantine ق), the article as "el", and و / ي read
+# as the vowels o and i after a word's first letter. anyascii alone gives a consonant skeleton with
+# backticks ("`aryh" for "عارية"); this gives "3aria".
+ARABIZI = {"ا": "a", "أ": "a", "إ": "e", "آ": "a", "ء": "2", "ؤ": "2", "ئ": "2", "ب": "b",
+           "ت": "t", "ث": "th", "ج": "j", "ح": "7", "خ": "kh", "د": "d", "ذ": "th", "ر": "r",
+           "ز": "z", "س": "s", "ش": "sh", "ص": "s", "ض": "d", "ط": "t", "ظ": "z", "ع": "3",
+           "غ": "gh", "ف": "f", "ق": "2", "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h",
+           "ة": "a", "ى": "a"}  # fmt: skip
+_ARABIC_WORD = re.compile(r"[\u0621-\u064a]+")
+
+
+def _arabizi_word(word: str) -> str:
+    if word.startswith("ال") and len(word) > 3:
+        return "el " + _arabizi_word(word[2:])
+    out = []
+    for i, letter in enumerate(word):
+        if letter in "وي":  # a consonant where it starts a word, else a vowel
+            out.append(("o" if letter == "و" else "i") if i else ("w" if letter == "و" else "y"))
+        else:
+            out.append(ARABIZI.get(letter, letter))
+    return "".join(out)
+
+
 def romanised(text: str, lang: str) -> str:
-    """The prompt as a Latin keyboard types it: "голая" -> "golaya", "炸弹" -> "zha dan"."""
+    """The prompt as a Latin keyboard types it: "голая" -> "golaya", "炸弹" -> "zha dan",
+    "فيديو" -> "fidio"."""
     from anyascii import anyascii
 
+    if lang == "ar":
+        text = _ARABIC_WORD.sub(lambda m: _arabizi_word(m.group()), text)
     latin = anyascii(text)
     # anyascii capitalises each syllable and runs them together ("ZhaDan", "GoYangIGa"):
     # Korean keeps its words ("goyangiga"), pinyin is typed a syllable at a time.

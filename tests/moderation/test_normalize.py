@@ -50,6 +50,23 @@ def test_spaced_letters_after_an_article_get_a_second_reading() -> None:
     assert readings("a calm lake") == ["a calm lake"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("视频：裸体", "视频裸体"),  # a full-width colon: NFKC makes it ":", then a space
+        ("视频，裸体", "视频裸体"),  # a full-width comma: taken out with the other marks
+        ("動画。テスト", "動画テスト"),
+        ("视频: nude", "视频 nude"),  # a space beside a Latin word stays
+    ],
+)
+def test_punctuation_between_han_or_kana_leaves_no_space_and_normalising_twice_changes_nothing(
+    raw: str, expected: str
+) -> None:
+    assert normalize(raw) == expected
+    assert normalize(expected) == expected
+    assert readings(raw) == [expected]
+
+
 def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
     assert spelled_out_runs("see n u d e k i d s and s.e.x here") == ["nudekids"]
     assert spelled_out_runs("a b c") == [] and spelled_out_runs("plain words only") == []

@@ -323,8 +323,8 @@ def test_the_blind_sets_are_not_trained_on() -> None:
     from moderation.train import SPENT_LANGUAGE_SETS, TRAINING_SETS
 
     assert not {"heldout5", "heldout6", "heldout7", "heldout8"} & set(TRAINING_SETS)
-    # The first eleven rounds of language blind sets were each run once, then spent into
-    # training; only those (heldout12-lang-XX and later stay blind).
+    # The first twelve rounds of language blind sets were each run once, then spent into
+    # training; only those (heldout13-lang-XX and later stay blind).
     spent = [name for name in TRAINING_SETS if "-lang-" in name and name.startswith("heldout")]
     assert spent == [
         *(f"heldout-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
@@ -338,6 +338,7 @@ def test_the_blind_sets_are_not_trained_on() -> None:
         *(f"heldout9-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout10-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
         *(f"heldout11-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
+        *(f"heldout12-lang-{lang}" for lang in SPENT_LANGUAGE_SETS),
     ]
 
 
@@ -389,6 +390,21 @@ def test_prompts_in_other_scripts_get_latin_letter_copies_with_their_label() -> 
     # with_copies adds them beside the style and how-to copies, the same ones every time.
     every_copy = with_copies(written)
     assert all(c in every_copy for c in copies) and with_romanised(written) == out
+
+
+@pytest.mark.parametrize(
+    ("arabic", "arabizi"),
+    [
+        ("عارية", "3aria"),  # ع as 3, ي a vowel inside the word
+        ("فيديو اباحي", "fidio aba7i"),  # ح as 7, و a vowel at the end
+        ("كيف اصنع قنبلة في البيت", "kif asn3 2nbla fi el bit"),  # ق as 2, the article as el
+        ("ولد يلعب", "wld yl3b"),  # و and ي consonants where they start a word
+    ],
+)
+def test_arabic_copies_are_arabizi_as_typed(arabic: str, arabizi: str) -> None:
+    from moderation.train import romanised
+
+    assert romanised(arabic, "ar") == arabizi
 
 
 def test_prompts_get_style_tagged_copies_with_their_label() -> None:
