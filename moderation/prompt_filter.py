@@ -16,8 +16,18 @@ from moderation.text_model import TextModel
 SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
 SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
 CLASSIFIER_CATEGORY = "profanity"
-# "no gore, no people": a term right after a negation names what must not appear.
-NEGATED = re.compile(r"\b(?:no|without|zero|never)\s*$")
+# "no gore, no people", "without blood or gore", "sin sangre": a term right after a negation
+# (or after a negated word and "and"/"or") names what must not appear. Han negations come
+# straight before the word they negate ("没有血腥"); other scripts' negations are words.
+_NEGATIONS = (
+    "no|without|zero|never|sin|nada de|sem|nada|sans|pas de|pas|ohne|kein|keine|nichts|senza|"
+    "niente|nessun|nessuna|zonder|geen|niets|bez|zadnych|zadnej|zadnego|без|никаких|нет|بدون|"
+    "بلا|बिना"
+)
+_AND_OR = "and|or|y|o|e|ou|et|und|oder|ed|en|of|i|lub|ani|и|или|ни|ve|veya|و|और|या"
+NEGATED = re.compile(
+    rf"(?:\b(?:{_NEGATIONS})(?:\s+\w+\s+(?:{_AND_OR}))?|没有|沒有|不要|不含|不带|不帶|禁止|避免)\s*$"
+)
 STYLE_AFTER = re.compile(r"\s*(?:style|inspired|esque)\b")
 STYLE_BEFORE = re.compile(r"\bstyle of\s*$")
 
