@@ -37,6 +37,7 @@ def test_word_boundaries_spare_benign_words(moderator: PromptModerator, prompt: 
         ("a sexy sports car ad", "review", "suggestive", "sexy"),
         ("deepfake of a president", "review", "impersonation", "deepfake"),
         ("k.k.k rally", "block", "hate", "kkk"),
+        ("nude woman in heels on a bed", "block", "sexual", "nude"),  # heels: no colour context
         # Other languages: a Russian child word with a sexual stem ("эрот*" in "эротичных").
         ("голые дети на пляже в эротичных позах", "block", "minors", "дети"),
         ("видео с девочкой, порнуха", "block", "minors", "девочкой"),  # "девочк*", its ending
@@ -194,10 +195,12 @@ def test_negated_terms_name_what_must_not_appear(moderator: PromptModerator) -> 
         "wschód słońca nad jeziorem, góry w tle",  # góry (mountains) reads "gory"
         "rowerzysta jedzie pod górę w deszczu",  # pod górę (uphill) reads "pod gore"
         "esse vídeo vai me matar de rir",  # "dying of laughter"
+        "lakier do paznokci w kolorze nude, zbliżenie na dłonie",  # "nude" as a colour
+        "rouge à lèvres nude mat, tuto maquillage",
         "campaña de prevención: una chica llama a la línea 024 de madrugada",
     ],
 )
-def test_words_that_only_look_violent_pass(moderator: PromptModerator, prompt: str) -> None:
+def test_words_that_only_look_unsafe_pass(moderator: PromptModerator, prompt: str) -> None:
     assert moderator.check(prompt).action == "allow"
 
 
