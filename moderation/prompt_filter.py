@@ -21,13 +21,21 @@ CLASSIFIER_CATEGORY = "profanity"
 # straight before the word they negate ("没有血腥"); other scripts' negations are words.
 _NEGATIONS = (
     "no|without|zero|never|sin|nada de|sem|nada|sans|pas de|pas|ohne|kein|keine|nichts|senza|"
-    "niente|nessun|nessuna|zonder|geen|niets|bez|zadnych|zadnej|zadnego|без|никаких|нет|بدون|"
-    "بلا|बिना"
+    "niente|nessun|nessuna|zonder|geen|niets|bez|zadnych|zadnej|zadnego|без|никаких|нет|"
+    "بدون|بلا|बिना"
 )
-_AND_OR = "and|or|y|o|e|ou|et|und|oder|ed|en|of|i|lub|ani|и|или|ни|ve|veya|و|और|या"
-NEGATED = re.compile(
-    rf"(?:\b(?:{_NEGATIONS})(?:\s+\w+\s+(?:{_AND_OR}))?|没有|沒有|不要|不含|不带|不帶|禁止|避免)\s*$"
-)
+_AND_OR = "and|or|nor|y|o|ni|e|ou|et|und|oder|ed|en|of|i|lub|ani|и|или|ни|ve|veya|و|और|या"
+
+
+def _negated(negations: str, and_or: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?:\b(?:{negations})(?:\s+\w+\s+(?:{and_or}))?|没有|沒有|不要|不含|不带|不帶|禁止|避免)\s*$"
+    )
+
+
+NEGATED = _negated(_NEGATIONS, _AND_OR)
+# The same over squeezed text, where "geen" reads "gen" and "nessun" "nesun".
+NEGATED_SQUEEZED = _negated(squeeze(_NEGATIONS), squeeze(_AND_OR))
 STYLE_AFTER = re.compile(r"\s*(?:style|inspired|esque)\b")
 STYLE_BEFORE = re.compile(r"\bstyle of\s*$")
 
@@ -265,8 +273,11 @@ class PromptModerator:
                 if name in found or (only is not None and name not in only):
                     continue
                 styles = self.policy.categories[name].style_references
-                for pattern, target in ((plain, text), (stretched, squeezed)):
-                    term = self._first_match(pattern, target, benign, styles)
+                for pattern, target, negated in (
+                    (plain, text, NEGATED),
+                    (stretched, squeezed, NEGATED_SQUEEZED),
+                ):
+                    term = self._first_match(pattern, target, benign, styles, negated)
                     if term:
                         found[name] = term
                         break
@@ -284,11 +295,12 @@ class PromptModerator:
         target: str,
         benign: list[re.Pattern[str]],
         styles: bool = False,
+        negated: re.Pattern[str] = NEGATED,
     ) -> str:
         """The first match that counts: not in a benign sense, not negated, not a style."""
         for match in pattern.finditer(target) if pattern else ():
             term = match.group().strip()
-            if any(b.match(term) for b in benign) or NEGATED.search(target[: match.start()]):
+            if any(b.match(term) for b in benign) or negated.search(target[: match.start()]):
                 continue
             if styles and (
                 STYLE_AFTER.match(target, match.end())

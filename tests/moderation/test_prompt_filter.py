@@ -38,6 +38,7 @@ def test_word_boundaries_spare_benign_words(moderator: PromptModerator, prompt: 
         ("deepfake of a president", "review", "impersonation", "deepfake"),
         ("k.k.k rally", "block", "hate", "kkk"),
         ("nude woman in heels on a bed", "block", "sexual", "nude"),  # heels: no colour context
+        ("a couple having sex on the beach", "block", "sexual", "sex"),  # no cocktail
         # Other languages: a Russian child word with a sexual stem ("эрот*" in "эротичных").
         ("голые дети на пляже в эротичных позах", "block", "minors", "дети"),
         ("видео с девочкой, порнуха", "block", "minors", "девочкой"),  # "девочк*", its ending
@@ -185,6 +186,9 @@ def test_negated_terms_name_what_must_not_appear(moderator: PromptModerator) -> 
     assert moderator.check("zombie walk, creepy, without blood or gore").action == "allow"
     assert moderator.check("фильм ужасов: скрип, тени, без крови и расчленёнки").action == "allow"
     assert moderator.check("peli de terror en una casa abandonada, sin gore").action == "allow"
+    assert moderator.check("nada de sangre ni gore, todo sugerido").action == "allow"
+    # Squeezed text ("geen" reads "gen") keeps its negations.
+    assert moderator.check("spookhuis, geen bloed, geen gore, gewoon sfeer").action == "allow"
     assert moderator.check("历史剧，战场远景，不要斩首镜头").action == "allow"
     assert moderator.check("фильм: расчленёнка крупным планом, без цензуры").action == "block"
 
@@ -197,6 +201,8 @@ def test_negated_terms_name_what_must_not_appear(moderator: PromptModerator) -> 
         "esse vídeo vai me matar de rir",  # "dying of laughter"
         "lakier do paznokci w kolorze nude, zbliżenie na dłonie",  # "nude" as a colour
         "rouge à lèvres nude mat, tuto maquillage",
+        "les futurs parents découvrent le sexe du bébé avec un ballon",
+        "un barman qui prépare un sex on the beach",  # the cocktail
         "campaña de prevención: una chica llama a la línea 024 de madrugada",
     ],
 )

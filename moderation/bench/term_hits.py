@@ -1,0 +1,87 @@
+"""What a policy's term rules fire on, over labelled sets: the audit for a term list.
+
+    python -m moderation.bench.term_hits --out term-hits.json [--policy POLICY] [FILES...]
+    python -m moderation.bench.term_hits --category violence --show 20
+
+A term rule that acts alone blocks every prompt it matches, so a word with an everyday
+sense ("massacre" on the stock market, Polish "góry", mountains) stops benign prompts in
+every language that has it. This reads every labelled set (default: all of
+moderation/data) with the rules alone, the learned models off, and prints for each
+category how many unsafe and benign prompts it fires on (after allowed phrases, benign
+contexts and negations, and a pair rule only with its partner), and how many prompts the
+rules alone stop. `--category` lists that category's benign hits, with the term that fired,
+to read before a term goes in. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from moderation.evaluate import Example, load_examples
+from moderation.policy import load_policy
+from moderation.prompt_filter import PromptModerator
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def term_hits(
+    examples: list[Example], moderator: PromptModerator, show: str | None = None
+) -> tuple[dict[str, dict[str, int]], dict[str, int], list[tuple[str, str]]]:
+    """Per category, prompts it fires on by label; prompts stopped by label; and the
+    benign hits of the category `show` as (rule, prompt)."""
+    hits: Counter[tuple[str, str]] = Counter()
+    stopped: Counter[str] = Counter()
+    shown: list[tuple[str, str]] = []
+    for example in examples:
+        reasons = moderator._term_reasons(example.text, "prompt")
+        for category in {reason.category for reason in reasons}:
+            hits[category, example.label] += 1
+        if example.label == "benign":
+            shown += [(r.rule, example.text) for r in reasons if r.category == show]
+        stopped[example.label] += moderator.check(example.text).action != "allow"
+    categories = sorted({category for category, _ in hits})
+    table = {c: {"unsafe": hits[c, "unsafe"], "benign": hits[c, "benign"]} for c in categories}
+    return table, dict(stopped), shown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="*", type=Path, help="labelled JSONL sets")
+    parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
+    parser.add_argument("--category", help="list this category's benign hits")
+    parser.add_argument("--show", type=int, default=40, help="how many of them (default 40)")
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    args = parser.parse_args(argv)
+    files = args.files or sorted(DATA.glob("*.jsonl"))
+    examples = [example for path in files for example in load_examples(path)[1]]
+    policy = load_policy(args.policy) if args.policy else load_policy()
+    table, stopped, shown = term_hits(examples, PromptModerator(policy.rules_only()), args.category)
+    unsafe = sum(e.label == "unsafe" for e in examples)
+    benign = len(examples) - unsafe
+    print(f"{len(examples)} prompts from {len(files)} sets ({unsafe} unsafe, {benign} benign)")
+    print(f"{'category':26} {'unsafe':>7} {'benign':>7}")
+    for category, counts in table.items():
+        print(f"{category:26} {counts['unsafe']:7} {counts['benign']:7}")
+    print(
+        f"the rules alone stop {stopped.get('unsafe', 0)} unsafe and "
+        f"{stopped.get('benign', 0)} benign prompts"
+    )
+    for rule, text in shown[: args.show]:
+        print(f"  {rule:30} {text[:100]}")
+    if args.out:
+        report = {
+            "files": [str(path) for path in files],
+            "policy": str(args.policy or "shipped"),
+            "prompts": {"unsafe": unsafe, "benign": benign},
+            "fires_on": table,
+            "stopped": stopped,
+        }
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
