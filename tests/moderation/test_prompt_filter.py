@@ -56,6 +56,9 @@ def test_word_boundaries_spare_benign_words(moderator: PromptModerator, prompt: 
         ("quiero cortarme las venas en la bañera", "block", "self-harm", "cortarme las venas"),
         ("वह आत्महत्या करने जा रही है", "block", "self-harm", "आत्महत्या करने"),
         ("リスカの跡をアップで", "block", "self-harm", "リスカ"),
+        ("Kanaken raus, Demo mit Fackeln", "block", "hate", "kanaken"),
+        ("s u d a c a s fuera del barrio", "block", "hate", "sudacas"),  # spaced out
+        ("黑鬼滚出去，游行视频", "block", "hate", "黑鬼"),
     ],
 )
 def test_unsafe_prompts_are_stopped_with_their_category(
@@ -203,6 +206,8 @@ def test_negated_terms_name_what_must_not_appear(moderator: PromptModerator) -> 
         "rouge à lèvres nude mat, tuto maquillage",
         "les futurs parents découvrent le sexe du bébé avec un ballon",
         "un barman qui prépare un sex on the beach",  # the cocktail
+        "хачапури по-аджарски, крупный план",  # no slur stem reaches it
+        "zbliżenie na pedał roweru podczas wyścigu",  # Polish "pedał" is also a pedal
         "campaña de prevención: una chica llama a la línea 024 de madrugada",
     ],
 )
