@@ -83,7 +83,6 @@ SPACE_GAP = re.compile(rf"{_PUNCT}* {_PUNCT}*")
 # "自*杀") only hides a word.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s.\-_*,~'\"/\\]+(?=[{_CJK}])")
-CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
 # One Han or kana character (term matching in prompt_filter: no word boundaries there).
 CJK_CHAR = re.compile(rf"[{_CJK}]")
 # Sizes, rates and counts are no leetspeak: "3D", "4K", "60fps", "1080p", "35mm", "90s".
@@ -237,9 +236,9 @@ def normalize(text: str) -> str:
 
 def _joined_cjk(text: str) -> str:
     """No space between two Han or kana characters: the spaces that punctuation left there
-    ("视频：裸体", whose full-width colon becomes a space) go too, as the marks that
-    CJK_GAP takes out before do, so that normalising twice changes nothing."""
-    return text if text.isascii() else CJK_SPACE.sub("", text)
+    ("视频：裸体", whose full-width colon becomes a space) go the way CJK_GAP takes the
+    marks out before, so that normalising twice changes nothing."""
+    return text if text.isascii() else CJK_GAP.sub("", text)
 
 
 def clear_caches() -> None:
