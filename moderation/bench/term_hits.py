@@ -35,13 +35,14 @@ def term_hits(
     hits: Counter[tuple[str, str]] = Counter()
     stopped: Counter[str] = Counter()
     shown: list[tuple[str, str]] = []
-    for example in examples:
-        reasons = moderator._term_reasons(example.text, "prompt")
-        for category in {reason.category for reason in reasons}:
+    verdicts = moderator.check_many([(example.text, "") for example in examples])
+    for example, verdict in zip(examples, verdicts, strict=True):
+        terms = [r for r in verdict.reasons if r.rule.startswith("term:")]
+        for category in {reason.category for reason in terms}:
             hits[category, example.label] += 1
         if example.label == "benign":
-            shown += [(r.rule, example.text) for r in reasons if r.category == show]
-        stopped[example.label] += moderator.check(example.text).action != "allow"
+            shown += [(r.rule, example.text) for r in terms if r.category == show]
+        stopped[example.label] += verdict.action != "allow"
     categories = sorted({category for category, _ in hits})
     table = {c: {"unsafe": hits[c, "unsafe"], "benign": hits[c, "benign"]} for c in categories}
     return table, dict(stopped), shown
