@@ -294,8 +294,8 @@ class PromptModerator:
         pattern: re.Pattern[str] | None,
         target: str,
         benign: list[re.Pattern[str]],
-        styles: bool = False,
-        negated: re.Pattern[str] = NEGATED,
+        styles: bool,
+        negated: re.Pattern[str],
     ) -> str:
         """The first match that counts: not in a benign sense, not negated, not a style."""
         for match in pattern.finditer(target) if pattern else ():
