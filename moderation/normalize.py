@@ -267,6 +267,20 @@ def squeeze(text: str) -> str:
     return REPEATS.sub(r"\1", text)
 
 
+def stretched(text: str, start: int, end: int) -> bool:
+    """Whether `squeeze(text)[start:end]` holds a collapsed run of `text` ("ten" out of
+    "teeeen" does, "ten" out of "ten" does not)."""
+    removed = 0
+    for run in REPEATS.finditer(text):
+        at = run.start() - removed  # where the run's one letter stands in the squeezed text
+        if at >= end:
+            return False
+        if at >= start:
+            return True
+        removed += len(run.group()) - 1
+    return False
+
+
 def spelled_out_runs(text: str) -> list[str]:
     """Letters spelled out one by one, each run joined ("n u d e k i d s" -> "nudekids").
 

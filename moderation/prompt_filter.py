@@ -9,7 +9,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.normalize import CJK_CHAR, normalize, readings, spelled_out_runs, squeeze
+from moderation.normalize import (
+    CJK_CHAR,
+    normalize,
+    readings,
+    spelled_out_runs,
+    squeeze,
+    stretched,
+)
 from moderation.policy import SEVERITY, Action, Policy, load_policy
 from moderation.text_model import TextModel
 
@@ -67,6 +74,11 @@ class Verdict(BaseModel):
     normalized_text: str = Field(description="The prompt as matched, after normalisation.")
     reasons: list[Reason] = Field(default_factory=list)
 
+
+# A squeezed-only match shorter than this, of one word, counts only where letters were
+# squeezed there (`_first_match`); longer ones also catch a dropped double letter
+# ("kil myself", "toples").
+SHORT_SQUEEZED = 6
 
 # A word character, Indic letters' vowel signs and viramas included: Python's \w leaves
 # those marks out, so \b would fall inside "नंगी" or "बच्ची".
@@ -269,15 +281,15 @@ class PromptModerator:
                 text = self._allowed.sub(" ", text)
             squeezed = squeeze(text)
             benign = self._benign_terms(text)
-            for name, (plain, stretched) in self._patterns.items():
+            for name, (plain, lengthened) in self._patterns.items():
                 if name in found or (only is not None and name not in only):
                     continue
                 styles = self.policy.categories[name].style_references
-                for pattern, target, negated in (
-                    (plain, text, NEGATED),
-                    (stretched, squeezed, NEGATED_SQUEEZED),
+                for pattern, target, negated, source in (
+                    (plain, text, NEGATED, None),
+                    (lengthened, squeezed, NEGATED_SQUEEZED, text),
                 ):
-                    term = self._first_match(pattern, target, benign, styles, negated)
+                    term = self._first_match(pattern, target, benign, styles, negated, source)
                     if term:
                         found[name] = term
                         break
@@ -296,11 +308,24 @@ class PromptModerator:
         benign: list[re.Pattern[str]],
         styles: bool,
         negated: re.Pattern[str],
+        source: str | None,
     ) -> str:
-        """The first match that counts: not in a benign sense, not negated, not a style."""
+        """The first match that counts: not in a benign sense, not negated, not a style.
+
+        `source`: the text `target` was squeezed from, if it was. A short word found only
+        there, where nothing was squeezed, is another word: squeezed, "teen" reads "ten",
+        "noose" "nose", "bommen" (bombs) Dutch "bomen" (trees) and "kkk" a lone "k".
+        """
         for match in pattern.finditer(target) if pattern else ():
             term = match.group().strip()
             if any(b.match(term) for b in benign) or negated.search(target[: match.start()]):
+                continue
+            if (
+                source is not None
+                and len(term) < SHORT_SQUEEZED
+                and " " not in term
+                and not stretched(source, match.start(), match.end())
+            ):
                 continue
             if styles and (
                 STYLE_AFTER.match(target, match.end())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.normalize import normalize, readings, spelled_out_runs, squeeze
+from moderation.normalize import normalize, readings, spelled_out_runs, squeeze, stretched
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,16 @@ def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
 )
 def test_other_scripts_survive_and_their_disguises_are_undone(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "expected"),
+    [("ten people", "ten", False), ("teeeen people", "ten", True), ("xxx", "x", True),
+     ("x marks", "x", False), ("the ten and teeeen", "ten", False),
+     ("kill myself", "kil myself", True)],
+)  # fmt: skip
+def test_stretched_says_whether_letters_were_squeezed_in_a_span(
+    text: str, word: str, expected: bool
+) -> None:
+    at = squeeze(text).find(word)
+    assert stretched(text, at, at + len(word)) is expected

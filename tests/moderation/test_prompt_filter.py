@@ -28,6 +28,35 @@ def test_word_boundaries_spare_benign_words(moderator: PromptModerator, prompt: 
 
 
 @pytest.mark.parametrize(
+    ("prompt", "category", "term"),
+    [
+        ("teeeen nude", "minors", "ten"),
+        ("booobs out on the beach", "sexual", "bobs"),
+        ("a noooose and a goodbye note", "self-harm-means", "nose"),
+        ("kil myself tonight", "self-harm", "kil myself"),  # a dropped double letter
+    ],
+)
+def test_stretched_words_still_match(moderator: PromptModerator, prompt: str, category: str,
+                                     term: str) -> None:  # fmt: skip
+    reasons = {(r.category, r.rule) for r in moderator.check(prompt).reasons}
+    assert (category, f"term:{term}") in reasons
+
+
+@pytest.mark.parametrize(
+    ("prompt", "squeezed_term"),
+    # Squeezed, "teen" reads "ten", "kkk" "k", "xxx" "x", "noose" "nose", "boobs" "bobs":
+    # these words were not stretched, so they are themselves.
+    [("ten sexy models on a runway", "ten"), ("the letter k on a sign", "k"),
+     ("x marks the spot", "x"), ("nose and a goodbye note", "nose"),
+     ("he bobs his head to the beat", "bobs"), ("bomen in het bos", "bomen")],
+)  # fmt: skip
+def test_short_words_that_only_squeezing_makes_terms_are_themselves(
+    moderator: PromptModerator, prompt: str, squeezed_term: str
+) -> None:
+    assert f"term:{squeezed_term}" not in {r.rule for r in moderator.check(prompt).reasons}
+
+
+@pytest.mark.parametrize(
     ("prompt", "action", "category", "term"),
     [
         ("a graphic gore scene", "block", "violence", "gore"),
