@@ -45,6 +45,9 @@ TRAINING_SETS = (
     "train-oneliners", "train-hate-weapons-impersonation", "train-hate-weapons-violence",
     "train-impersonation-minors-sexual", "train-benign-heavy", "train-mixed",
     "train-multilingual", "train-storyboards", "train-creators",
+    # Ordinary prompts that name people and groups ("a woman", "muslims praying"), with
+    # hateful and sexual counterparts, in English and the 14 languages.
+    "train-people",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
     # The first thirteen rounds of language blind sets, spent by their one run
