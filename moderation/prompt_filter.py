@@ -94,6 +94,9 @@ def _term_pattern(
         exact_forms.add(squeeze(norm) if squeezed else norm)
     for term in terms:
         forms.add(_normalized_term(term, squeezed))
+    # One letter repeated squeezes to a lone letter, which every "k" or "x" would match;
+    # such a term is matched as written: Portuguese laughter "kkkkk" is not "kkk".
+    forms = {form for form in forms if len(form.strip("*")) > 1 or not squeezed}
     forms.discard("")
     if not forms and not exact_forms:
         return None
@@ -161,8 +164,8 @@ def _inflected(word: str) -> str:
         start = f"{WORD_CHAR}*" if word.startswith("*") else ""
         end = f"{WORD_CHAR}*" if word.endswith("*") else ""
         return start + _letters(word.strip("*")) + end
-    if len(word) < 3 or not word.isascii() or not word.isalpha():
-        return _letters(word)
+    if len(word) < 3 or not word.isascii() or not word.isalpha() or len(set(word)) == 1:
+        return _letters(word)  # one letter repeated ("kkk", "xxx"): that many, no more
     suffixes = SUFFIXES if len(word) >= 5 else SHORT_SUFFIXES
     if word.endswith("e"):
         return rf"(?:{_letters(word)}{suffixes}|{_letters(word[:-1])}(?:ing|ed|er|ers))"

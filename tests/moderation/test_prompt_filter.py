@@ -56,6 +56,12 @@ def test_short_words_that_only_squeezing_makes_terms_are_themselves(
     assert f"term:{squeezed_term}" not in {r.rule for r in moderator.check(prompt).reasons}
 
 
+@pytest.mark.parametrize("prompt", ["vovó dançando forró na cozinha kkkk", "kkkkkk mto fofo"])
+def test_portuguese_laughter_is_not_the_kkk(moderator: PromptModerator, prompt: str) -> None:
+    assert moderator.check(prompt).action == "allow"
+    assert moderator.check("k k k rally").category == "hate"
+
+
 @pytest.mark.parametrize(
     ("prompt", "action", "category", "term"),
     [
