@@ -14,6 +14,8 @@ The shipped sets (`moderation/data/`), in the order they were written:
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); the rounds run so far are spent into training
   (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: all but `heldout14-lang`, never trained on).
+- `heldout-people`: prompts that name people and groups (two thirds benign, in English and
+  the 14 languages), by an author apart from `train-people`'s, never trained on.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
