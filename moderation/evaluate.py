@@ -16,6 +16,8 @@ The shipped sets (`moderation/data/`), in the order they were written:
   (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: all but `heldout14-lang`, never trained on).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
+- `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
+  cameras, bodies, pills, knives), by a further author, never trained on.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
