@@ -317,7 +317,8 @@ class PromptModerator:
 
         `source`: the text `target` was squeezed from, if it was. A short word found only
         there, where nothing was squeezed, is another word: squeezed, "teen" reads "ten",
-        "noose" "nose", "bommen" (bombs) Dutch "bomen" (trees) and "kkk" a lone "k".
+        "noose" "nose" and "bommen" (bombs) Dutch "bomen" (trees). (A term of one letter
+        repeated has no squeezed form at all: `_term_pattern`.)
         """
         for match in pattern.finditer(target) if pattern else ():
             term = match.group().strip()
