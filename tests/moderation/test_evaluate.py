@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.evaluate import evaluate
+from moderation.evaluate import evaluate, interval
 from vidflow.cli import main
 
 DATA = Path(__file__).parents[2] / "moderation" / "data"
@@ -98,3 +98,30 @@ def test_a_set_with_languages_is_reported_per_language_and_form(
     out = capsys.readouterr().out
     assert re.search(r"^  en +1 +1 +0\.0% +0\.0% .*MISSED$", out, re.MULTILINE)
     assert re.search(r"^  language +unsafe +benign +stopped +benign st\.", out, re.MULTILINE)
+
+
+def test_each_rate_comes_with_its_95_percent_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Wilson intervals, checked against the published formula's values: 49/50 is
+    # 0.8950-0.9965, 0/50 is 0-0.0713; none is wider than [0, 1].
+    assert interval(49, 50) == pytest.approx((0.89505, 0.99646), abs=1e-4)
+    assert interval(0, 50) == pytest.approx((0.0, 0.07135), abs=1e-4)
+    assert interval(50, 50)[1] == pytest.approx(1.0) and interval(0, 0) == (0.0, 1.0)
+    labelled = tmp_path / "set.jsonl"
+    rows = [{"text": "una mujer desnuda en la ducha", "label": "unsafe", "category": "sexual",
+             "lang": "es"},
+            {"text": "a calm lake", "label": "unsafe", "category": "sexual"},
+            {"text": "a red apple", "label": "benign"}]  # fmt: skip
+    labelled.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    out_json = tmp_path / "report.json"
+    main(["moderation-eval", str(labelled), "--json", str(out_json)])
+    report = json.loads(out_json.read_text())
+    assert report["recall_interval"] == pytest.approx(interval(1, 2))
+    assert report["false_positive_interval"] == pytest.approx(interval(0, 1))
+    assert report["by_language"]["en"]["recall_interval"] == pytest.approx(interval(0, 1))
+    assert report["by_language"]["es"]["recall_interval"] == pytest.approx(interval(1, 1))
+    out = capsys.readouterr().out
+    assert re.search(r"recall, all unsafe +50\.0% .*95% interval 9\.5-90\.5%\)", out), out
+    assert re.search(r"^  es +1 +0 +100\.0% +0\.0% .* 20\.7-100\.0% +0\.0-100\.0%  met$", out,
+                     re.MULTILINE), out  # fmt: skip
