@@ -47,6 +47,17 @@ TO_CYRILLIC = str.maketrans(
      "p": "р", "t": "т", "x": "х", "y": "у", "0": "о", "3": "з", "6": "б", "$": "с"}
 )  # fmt: skip
 _TO_CYRILLIC_KEYS = {chr(k) for k in TO_CYRILLIC}
+TO_CYRILLIC_LETTERS = {k: v for k, v in TO_CYRILLIC.items() if chr(k).isalpha()}
+_CYRILLIC_LEET = re.compile(r"[036$]")
+# Leetspeak for a Cyrillic letter stands beside one: "п0рн0", "г0р3", but "3d-модель" is 3D.
+_CYRILLIC_LEET_BESIDE = re.compile(r"(?<=[\u0400-\u052f])[036$]|[036$](?=[\u0400-\u052f])")
+
+
+def _to_cyrillic(word: str) -> str:
+    """Latin look-alikes in a Russian word become Cyrillic, and leetspeak beside a Cyrillic
+    letter too."""
+    word = _CYRILLIC_LEET_BESIDE.sub(lambda m: m.group().translate(TO_CYRILLIC), word)
+    return word.translate(TO_CYRILLIC_LETTERS)
 # Letters of Cyrillic and Greek that look like no Latin letter: a word with them is written
 # in that script, whatever look-alikes it also has.
 _FOLDED = {chr(k) for k in CONFUSABLES if 0x370 <= k < 0x530}
@@ -140,9 +151,10 @@ def _is_cyrillic_or_greek(word: str) -> bool:
 
 def _cyrillic_in_disguise(word: str) -> bool:
     """A word of Cyrillic letters that all have Latin look-alikes, and Latin letters that
-    all have Cyrillic ones ("пopнo", "мaмka"): in a Russian text, a Russian word."""
+    all have Cyrillic ones ("пopнo", "мaмka"), or leetspeak for Cyrillic letters ("п0рн0"):
+    in a Russian text, a Russian word."""
     latin = _LATIN.findall(word)
-    if not latin or _DISGUISE_ONLY.intersection(word):
+    if not (latin or _CYRILLIC_LEET.search(word)) or _DISGUISE_ONLY.intersection(word):
         return False
     return all(ch in _TO_CYRILLIC_KEYS for ch in latin)
 
@@ -161,9 +173,9 @@ def _fold_word(word: str, latin_text: bool, cyrillic_text: bool) -> str:
     if not _CYRILLIC_OR_GREEK.search(word):
         return _unleet_word(word.translate(CONFUSABLES))
     if _is_cyrillic_or_greek(word):
-        return word.translate(TO_CYRILLIC) if _CYRILLIC.search(word) else word
+        return _to_cyrillic(word) if _CYRILLIC.search(word) else word
     if cyrillic_text and _CYRILLIC.search(word) and _cyrillic_in_disguise(word):
-        return word.translate(TO_CYRILLIC)
+        return _to_cyrillic(word)
     if latin_text or _LATIN.search(word) or _DISGUISE_ONLY.intersection(word):
         return _unleet_word(word.translate(CONFUSABLES))
     return word

@@ -93,6 +93,9 @@ def test_spelled_out_runs_are_joined_and_short_ones_skipped() -> None:
         ("mоlоtоv сосktаil hоw tо", "molotov cocktail how to"),  # no plainly Russian word
         ("sеx видео", "sex видео"),  # but a Latin s has no Cyrillic twin: English "sex"
         ("г0лая", "голая"),  # a leetspeak zero in a Russian word
+        # ... also in one whose every letter has a Latin look-alike too
+        ("п0рн0 с училкой", "порно с училкой"),
+        ("3D-модель п0рн0", "3d модель порно"),
         ("п о р н о", "порно"),  # spaced Cyrillic letters
         ("п 0 р н 0 видео", "порно видео"),  # ... with leetspeak zeros among them
         ("п.о.р.н.о видео", "порно видео"),
