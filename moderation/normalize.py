@@ -58,6 +58,8 @@ def _to_cyrillic(word: str) -> str:
     letter too."""
     word = _CYRILLIC_LEET_BESIDE.sub(lambda m: m.group().translate(TO_CYRILLIC), word)
     return word.translate(TO_CYRILLIC_LETTERS)
+
+
 # Letters of Cyrillic and Greek that look like no Latin letter: a word with them is written
 # in that script, whatever look-alikes it also has.
 _FOLDED = {chr(k) for k in CONFUSABLES if 0x370 <= k < 0x530}
