@@ -85,6 +85,8 @@ class Rates(BaseModel):
 
     unsafe: int
     benign: int
+    unsafe_stopped: int
+    benign_stopped: int
     recall: float = Field(description="Share of unsafe prompts stopped.")
     false_positive_rate: float = Field(description="Share of benign prompts stopped.")
     recall_by_form: dict[str, float] = Field(description="Share stopped, per form of unsafe.")
@@ -185,7 +187,7 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
             rows = [
                 (e, s) for e, s in zip(examples, stops, strict=True) if (e.lang or "en") == lang
             ]
-            by_language[lang] = _rates(rows)
+            by_language[lang] = rates(rows)
     return EvalReport(
         dataset=name,
         unsafe=unsafe,
@@ -202,7 +204,8 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
     )
 
 
-def _rates(rows: list[tuple[Example, bool]]) -> Rates:
+def rates(rows: list[tuple[Example, bool]]) -> Rates:
+    """What was stopped of a slice of a set: (example, stopped) pairs."""
     unsafe = [(e, stopped) for e, stopped in rows if e.label == "unsafe"]
     benign = [stopped for e, stopped in rows if e.label != "unsafe"]
     forms: dict[str, list[bool]] = defaultdict(list)
@@ -212,6 +215,8 @@ def _rates(rows: list[tuple[Example, bool]]) -> Rates:
     return Rates(
         unsafe=len(unsafe),
         benign=len(benign),
+        unsafe_stopped=unsafe_stopped,
+        benign_stopped=sum(benign),
         recall=unsafe_stopped / max(len(unsafe), 1),
         false_positive_rate=sum(benign) / max(len(benign), 1),
         recall_by_form={k: sum(v) / len(v) for k, v in sorted(forms.items())},

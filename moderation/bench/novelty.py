@@ -21,10 +21,10 @@ import fnmatch
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from moderation.evaluate import Example, interval, load_examples
+from moderation.evaluate import Example, Rates, load_examples, rates
 from moderation.normalize import normalize
 from moderation.policy import load_policy
 from moderation.prompt_filter import PromptModerator
@@ -59,65 +59,45 @@ class Corpus:
 
 
 @dataclass(frozen=True)
-class Tally:
-    """Prompts and prompts stopped, by label."""
+class Row:
+    """A set's prompts near a training prompt, and what is stopped of all and of the rest."""
 
-    unsafe: int = 0
-    unsafe_stopped: int = 0
-    benign: int = 0
-    benign_stopped: int = 0
+    near: int
+    every: Rates
+    novel: Rates
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[Example, bool]]) -> Tally:
-        tally = cls()
-        for example, stopped in rows:
-            unsafe = example.label == "unsafe"
-            tally += cls(unsafe, unsafe and stopped, not unsafe, not unsafe and stopped)
-        return tally
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
-
-    def as_json(self) -> dict[str, object]:
-        return {**asdict(self),
-                "recall_interval": interval(self.unsafe_stopped, self.unsafe),
-                "false_positive_interval": interval(self.benign_stopped, self.benign)}  # fmt: skip
-
-    def cells(self) -> str:
-        shares = ((self.unsafe_stopped, self.unsafe), (self.benign_stopped, self.benign))
-        return "".join(f"{f'{h}/{n} ({100 * h / max(n, 1):.1f}%)':>18}" for h, n in shares)
-
-
-@dataclass(frozen=True)
-class Row:
-    prompts: int
-    near: int
-    every: Tally
-    novel: Tally
-
-    def __add__(self, other: Row) -> Row:
-        return Row(self.prompts + other.prompts, self.near + other.near,
-                   self.every + other.every, self.novel + other.novel)  # fmt: skip
+    def of(cls, near: list[bool], rows: list[tuple[Example, bool]]) -> Row:
+        novel = [row for row, n in zip(rows, near, strict=True) if not n]
+        return cls(sum(near), rates(rows), rates(novel))
 
     def line(self, name: str) -> str:
-        return f"{name:34} {self.near:>5}/{self.prompts:<5}{self.every.cells()}{self.novel.cells()}"
+        prompts = self.every.unsafe + self.every.benign
+        return f"{name:34} {self.near:>5}/{prompts:<5}{_cells(self.every)}{_cells(self.novel)}"
 
     def as_json(self) -> dict[str, object]:
-        return {"prompts": self.prompts, "near": self.near, "all": self.every.as_json(),
-                "novel": self.novel.as_json()}  # fmt: skip
+        return {"prompts": self.every.unsafe + self.every.benign, "near": self.near,
+                "all": self.every.model_dump(), "novel": self.novel.model_dump()}  # fmt: skip
+
+
+def _cells(slice_: Rates) -> str:
+    shares = ((slice_.unsafe_stopped, slice_.unsafe), (slice_.benign_stopped, slice_.benign))
+    return "".join(f"{f'{h}/{n} ({100 * h / max(n, 1):.1f}%)':>18}" for h, n in shares)
 
 
 def measure(
     sets: list[tuple[str, list[Example]]], corpus: Corpus, moderator: PromptModerator
-) -> dict[str, Row]:
-    report = {}
+) -> dict[str, tuple[list[bool], list[tuple[Example, bool]]]]:
+    """Per set, whether each prompt is near a training prompt, and each (prompt, stopped)."""
+    measured = {}
     for name, examples in sets:
         near = [corpus.nearest(e.text) >= NEAR for e in examples]
         verdicts = moderator.check_many([(e.text, "") for e in examples])
-        rows = [(e, v.action != "allow") for e, v in zip(examples, verdicts, strict=True)]
-        novel = [row for row, n in zip(rows, near, strict=True) if not n]
-        report[name] = Row(len(examples), sum(near), Tally.of(rows), Tally.of(novel))
-    return report
+        measured[name] = (
+            near,
+            [(e, v.action != "allow") for e, v in zip(examples, verdicts, strict=True)],
+        )
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,22 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
-    measured = {path.resolve() for path in args.files}
+    sets_measured = {path.resolve() for path in args.files}
     corpus_paths = [
         path for path in training_paths()
-        if path.resolve() not in measured
+        if path.resolve() not in sets_measured
         and not any(fnmatch.fnmatch(path.stem, pattern) for pattern in args.exclude)
     ]  # fmt: skip
     texts = [e.text for path in corpus_paths for e in load_examples(path)[1]]
     moderator = PromptModerator(load_policy(args.policy) if args.policy else load_policy())
     sets = [(path.name, load_examples(path)[1]) for path in args.files]
-    report = measure(sets, Corpus(texts), moderator)
+    measured = measure(sets, Corpus(texts), moderator)
+    report = {name: Row.of(near, rows) for name, (near, rows) in measured.items()}
     print(f"corpus: {len(texts)} training prompts from {len(corpus_paths)} sets; near: >= {NEAR}")
     print(f"{'set':34} {'near':>11}{'unsafe stopped':>18}{'benign stopped':>18}"
           f"{'novel: unsafe':>18}{'novel: benign':>18}")  # fmt: skip
     for name, row in report.items():
         print(row.line(name))
-    total = sum(report.values(), Row(0, 0, Tally(), Tally()))
+    total = Row.of([n for near, _ in measured.values() for n in near],
+                   [row for _, rows in measured.values() for row in rows])  # fmt: skip
     if len(report) > 1:
         print(total.line("all sets"))
     if args.out:

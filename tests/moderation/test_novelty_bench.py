@@ -48,4 +48,4 @@ def test_similarity_is_jaccard_of_character_4_grams() -> None:
     # " abcdef " has 5 grams; " abcdeg " shares 3 of them: 3 / (5 + 5 - 3).
     assert corpus.nearest("abcdeg") == pytest.approx(3 / 7)
     assert corpus.nearest("abcdef") == 1.0 and corpus.nearest("zzzz") == 0.0
-    assert novelty.Tally.of([(Example(text="x", label="benign"), True)]).benign_stopped == 1
+    assert novelty.rates([(Example(text="x", label="benign"), True)]).benign_stopped == 1
