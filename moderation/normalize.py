@@ -48,9 +48,13 @@ TO_CYRILLIC = str.maketrans(
 )  # fmt: skip
 _TO_CYRILLIC_KEYS = {chr(k) for k in TO_CYRILLIC}
 TO_CYRILLIC_LETTERS = {k: v for k, v in TO_CYRILLIC.items() if chr(k).isalpha()}
-_CYRILLIC_LEET = re.compile(r"[036$]")
-# Leetspeak for a Cyrillic letter stands beside one: "п0рн0", "г0р3", but "3d-модель" is 3D.
-_CYRILLIC_LEET_BESIDE = re.compile(r"(?<=[\u0400-\u052f])[036$]|[036$](?=[\u0400-\u052f])")
+# The leetspeak of TO_CYRILLIC ("0", "3", "6", "$"), which stands for a Cyrillic letter only
+# beside one: "п0рн0", "г0р3", but "3d-модель" is 3D.
+_LEET_CLASS = "[" + re.escape("".join(chr(k) for k in TO_CYRILLIC if not chr(k).isalpha())) + "]"
+_CYRILLIC_LEET = re.compile(_LEET_CLASS)
+_CYRILLIC_LEET_BESIDE = re.compile(
+    rf"(?<=[\u0400-\u052f]){_LEET_CLASS}|{_LEET_CLASS}(?=[\u0400-\u052f])"
+)
 
 
 def _to_cyrillic(word: str) -> str:
