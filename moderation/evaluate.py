@@ -13,7 +13,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout-lang-XX` to `heldout17-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); the rounds run so far are spent into training
-  (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: all but `heldout17-lang`, never trained on).
+  (`SPENT_BLIND_ROUNDS` in `moderation/train.py`; each is trained on only after its run).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
