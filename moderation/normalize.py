@@ -306,3 +306,45 @@ def spelled_out_runs(text: str) -> list[str]:
     """
     runs = (_join(m) for m in SPACED.finditer(_letters(text)))
     return [run for run in runs if " " not in run and len(run) >= 6]
+
+
+# Leetspeak inside a Latin or Cyrillic word: a digit or symbol between two letters ("s3x",
+# "p0rn", "к0кт3йль"), or after two ("murd3r" ends "3r"; "k1ll"). Han and kana run words
+# together with numbers ("3ラウンドでKO"), so only these two scripts count.
+_LEET_INSIDE = re.compile(
+    r"[a-z\u0400-\u052f][0-9@$][a-z\u0400-\u052f]|[a-z\u0400-\u052f]{2}[0-9]$"
+)
+_WORD_EDGES = "!?.,:;\"'()«»[]{}"
+# Words, and the parts of a hyphenated one ("3D-модель" is a size and a word).
+_PARTS = re.compile(r"[\s\-/]+")
+# Arabic typed in Latin letters (Arabizi) writes letters with digits: 2 (ء, ق), 7 (ح), 9
+# (ق, ص), and 3 (ع) that starts a word ("3arabeya", "tari2", "sa7ra"). Leetspeak rarely
+# uses 2, 7 or 9, or starts a word with 3.
+_ARABIZI = re.compile(r"[a-z][279]|[279][a-z]|^3[a-z]")
+
+
+def disguises(text: str) -> tuple[bool, bool]:
+    """Whether a prompt hides words: (spelled out, disguised).
+
+    Spelled out: four or more single characters spaced or dotted apart ("р а с ч л е н е н и
+    е", "z.e.l.f.d.o.d.i.n.g"). Disguised: a word with leetspeak between its letters ("s3x",
+    "к0кт3йль"; not sizes such as "4k" or "60fps", nor the digits of Arabizi, "tari2"), or
+    with Latin and Cyrillic letters mixed ("nаkеd" with Cyrillic а and е). `normalize` undoes both, so the models read the word;
+    that it was hidden at all is evidence of its own, which the combiner weighs
+    (text_model.py). Few benign prompts do it (a spaced-out title card, a gamer tag).
+    """
+    letters = _letters(text)
+    spelled = any(
+        len([p for p in SEPARATORS.split(m.group()) if p]) >= 4 and "," not in m.group()
+        for m in SPACED.finditer(letters)
+    )
+    raw = _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
+    parts = [p.strip(_WORD_EDGES) for p in _PARTS.split(raw)]
+    parts = [p for p in parts if not MEASURE.fullmatch(p)]
+    # In Arabizi, digits are letters, not a disguise.
+    leet = not any(_ARABIZI.search(p) for p in parts)
+    disguised = any(
+        (leet and _LEET_INSIDE.search(p)) or (_CYRILLIC.search(p) and _LATIN.search(p))
+        for p in parts
+    )
+    return spelled, disguised

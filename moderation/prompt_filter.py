@@ -18,7 +18,7 @@ from moderation.normalize import (
     stretched,
 )
 from moderation.policy import SEVERITY, Action, Policy, load_policy
-from moderation.text_model import TextModel
+from moderation.text_model import TextModel, hidden_words
 
 SUFFIXES = r"(?:s|es|ed|d|ing|er|ers)?"
 SHORT_SUFFIXES = r"(?:s|es|ed|d|ing)?"
@@ -427,7 +427,7 @@ class PromptModerator:
             unsafe.append(subword.sum(axis=1))
             probabilities = (probabilities + subword) / 2
         hits = self.hits(reasons, model.unsafe_classes)
-        combined = model.combine(np.column_stack(unsafe), hits, profanity)
+        combined = model.combine(np.column_stack(unsafe), hits, profanity, hidden_words(prompts))
         out: list[Reason | None] = []
         for row, score, fired, found in zip(probabilities, combined, hits, reasons, strict=True):
             if score < rule.threshold:

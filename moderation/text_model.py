@@ -19,8 +19,9 @@ and the categories.
 
 A second, tiny logistic regression (the combiner) weighs the model's probability of
 "unsafe" and that of the multilingual subword model (subword_model.py, saved in the same
-file) together with the policy's term rules (one hit flag per category) and the
-profanity classifier; it is fitted on out-of-fold scores, so that it learns how far each
+file) together with the policy's term rules (one hit flag per category), the
+profanity classifier and whether the prompt hid a word (spelled it out, or disguised it
+with leetspeak or mixed scripts: `normalize.disguises`); it is fitted on out-of-fold scores, so that it learns how far each
 signal can be trusted on prompts the model did not read. Its output is the probability
 the policy's `text_model.threshold` applies to.
 """
@@ -38,13 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from moderation.normalize import normalize, squeeze
+from moderation.normalize import disguises, normalize, squeeze
 from moderation.subword_model import SubwordModel
 
 BUCKETS = 1 << 20
 CHAR_SIZES = (3, 4, 5)
 BENIGN = "benign"
-MODEL_FORMAT = 4
+MODEL_FORMAT = 5
 # Prefix of the subword model's arrays inside the model file.
 SUBWORD = "subword_"
 
@@ -141,19 +142,31 @@ def feature_ids(text: str) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.unique(every % BUCKETS)
 
 
+# The combiner's columns after the rule hits: profanity, spelled out, disguised.
+AFTER_HITS = 3
+
+
+def hidden_words(texts: Iterable[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """[prompts, 2]: 1 where a prompt spelled a word out, and where it disguised one."""
+    return np.array([disguises(text) for text in texts], dtype=np.float64).reshape(-1, 2)
+
+
 def evidence_matrix(
     unsafe: np.ndarray[Any, np.dtype[Any]],
     hits: np.ndarray[Any, np.dtype[Any]],
     profanity: np.ndarray[Any, np.dtype[Any]],
+    hidden: np.ndarray[Any, np.dtype[Any]],
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The combiner's input: each model's log-odds of "unsafe", rule hits, profanity.
+    """The combiner's input: each model's log-odds of "unsafe", rule hits, profanity, and
+    `hidden_words`.
 
     `unsafe` is [prompts] (the n-gram model) or [prompts, models] (with the subword model).
     """
     p = np.clip(np.asarray(unsafe, dtype=np.float64), 1e-6, 1 - 1e-6)
     p = p.reshape(len(p), -1)
     columns = [np.log(p / (1 - p)), np.asarray(hits, dtype=np.float64).reshape(len(p), -1),
-               np.asarray(profanity, dtype=np.float64).reshape(len(p), 1)]  # fmt: skip
+               np.asarray(profanity, dtype=np.float64).reshape(len(p), 1),
+               np.asarray(hidden, dtype=np.float64).reshape(len(p), 2)]  # fmt: skip
     return np.column_stack(columns)
 
 
@@ -165,8 +178,9 @@ class TextModel:
     buckets: np.ndarray[Any, np.dtype[np.int64]]  # sorted bucket ids with weights
     weights: FloatArray  # [len(buckets), len(classes)]
     bias: FloatArray  # [len(classes)]
-    # The combiner: weights over [model log-odds, a hit per unsafe class, profanity]. The
-    # default passes the model's probability through and gives the rules no say.
+    # The combiner: weights over [model log-odds, a hit per unsafe class, profanity, spelled
+    # out, disguised]. The default passes the model's probability through and gives the
+    # rest no say.
     combiner: np.ndarray[Any, np.dtype[np.float64]] | None = None
     combiner_bias: float = 0.0
     # What it was trained on: {file name: SHA-256}, and the settings, as JSON.
@@ -189,17 +203,18 @@ class TextModel:
         if self.combiner is not None:
             return self.combiner
         passed = np.full(self.signals, 1.0 / self.signals)
-        return np.concatenate([passed, np.zeros(len(self.unsafe_classes) + 1)])
+        return np.concatenate([passed, np.zeros(len(self.unsafe_classes) + AFTER_HITS)])
 
     def combine(
         self,
         unsafe: np.ndarray[Any, np.dtype[Any]],
         hits: np.ndarray[Any, np.dtype[Any]],
         profanity: np.ndarray[Any, np.dtype[Any]],
+        hidden: np.ndarray[Any, np.dtype[Any]],
     ) -> np.ndarray[Any, np.dtype[np.float64]]:
         """P(unsafe) from all signals; `hits` has a column per `unsafe_classes`, `unsafe`
-        a column per model (`signals`)."""
-        z = evidence_matrix(unsafe, hits, profanity) @ self.combiner_weights()
+        a column per model (`signals`), `hidden` is `hidden_words` of the prompts."""
+        z = evidence_matrix(unsafe, hits, profanity, hidden) @ self.combiner_weights()
         return np.asarray(1.0 / (1.0 + np.exp(-(z + self.combiner_bias))), dtype=np.float64)
 
     @classmethod

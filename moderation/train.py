@@ -24,7 +24,14 @@ from moderation.evaluate import Example, load_examples
 from moderation.normalize import normalize
 from moderation.policy import Policy, load_policy
 from moderation.subword_model import UNKNOWN, SubwordModel, mean_matrix, prompt_vectors
-from moderation.text_model import BENIGN, BUCKETS, TextModel, evidence_matrix, feature_ids
+from moderation.text_model import (
+    BENIGN,
+    BUCKETS,
+    TextModel,
+    evidence_matrix,
+    feature_ids,
+    hidden_words,
+)
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
@@ -445,9 +452,9 @@ def evidence(
     policy: Policy | None = None,
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.bool_]],
            np.ndarray[Any, np.dtype[np.bool_]]]:  # fmt: skip
-    """The combiner's input for each example (model log-odds, rule hits, profanity), and
-    whether any term rule fires on it, and whether one fires that acts alone (its category
-    weighs as no class of the model)."""
+    """The combiner's input for each example (model log-odds, rule hits, profanity, hidden
+    words), and whether any term rule fires on it, and whether one fires that acts alone
+    (its category weighs as no class of the model)."""
     from moderation.prompt_filter import PromptModerator
 
     moderator = PromptModerator((policy or load_policy()).rules_only())
@@ -456,7 +463,9 @@ def evidence(
     ruled = np.array([bool(found) for found in fired])
     alone = np.array([any(moderator.weighs_as(r.category) not in classes for r in found)
                       for found in fired])  # fmt: skip
-    return evidence_matrix(unsafe, moderator.hits(reasons, classes), profanity), ruled, alone
+    hidden = hidden_words(e.text for e in examples)
+    matrix = evidence_matrix(unsafe, moderator.hits(reasons, classes), profanity, hidden)
+    return matrix, ruled, alone
 
 
 def fit_combiner(

