@@ -317,6 +317,9 @@ _LEET_INSIDE = re.compile(
 _WORD_EDGES = "!?.,:;\"'()«»[]{}"
 # Words, and the parts of a hyphenated one ("3D-модель" is a size and a word).
 _PARTS = re.compile(r"[\s\-/]+")
+# Four or more Han or kana characters apart ("虐 杀 兔 子", "ろ り の ぬ ー ど"): `_letters`
+# takes such gaps out before SPACED could see them.
+_CJK_SPELLED = re.compile(rf"[{_CJK}](?:[\s.\-_*,~'\"/\\]+[{_CJK}]){{3,}}")
 # Arabic typed in Latin letters (Arabizi) writes letters with digits: 2 (ء, ق), 7 (ح), 9
 # (ق, ص), and 3 (ع) that starts a word ("3arabeya", "tari2", "sa7ra"). Leetspeak rarely
 # uses 2, 7 or 9, or starts a word with 3.
@@ -327,18 +330,18 @@ def disguises(text: str) -> tuple[bool, bool]:
     """Whether a prompt hides words: (spelled out, disguised).
 
     Spelled out: four or more single characters spaced or dotted apart ("р а с ч л е н е н и
-    е", "z.e.l.f.d.o.d.i.n.g"). Disguised: a word with leetspeak between its letters ("s3x",
+    е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子"). Disguised: a word with leetspeak between its letters ("s3x",
     "к0кт3йль"; not sizes such as "4k" or "60fps", nor the digits of Arabizi, "tari2"), or
     with Latin and Cyrillic letters mixed ("nаkеd" with Cyrillic а and е). `normalize` undoes both, so the models read the word;
     that it was hidden at all is evidence of its own, which the combiner weighs
     (text_model.py). Few benign prompts do it (a spaced-out title card, a gamer tag).
     """
     letters = _letters(text)
-    spelled = any(
+    raw = _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
+    spelled = bool(_CJK_SPELLED.search(raw)) or any(
         len([p for p in SEPARATORS.split(m.group()) if p]) >= 4 and "," not in m.group()
         for m in SPACED.finditer(letters)
     )
-    raw = _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
     parts = [p.strip(_WORD_EDGES) for p in _PARTS.split(raw)]
     parts = [p for p in parts if not MEASURE.fullmatch(p)]
     # In Arabizi, digits are letters, not a disguise.

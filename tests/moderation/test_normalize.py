@@ -144,6 +144,9 @@ def test_stretched_says_whether_letters_were_squeezed_in_a_span(
         ("р а с ч л е н е н и е девушки в лесу", True, False),
         ("z.e.l.f.d.o.d.i.n.g in een vol bad", True, False),
         ("'G A M E  O V E R' on an arcade screen", True, False),
+        ("虐 杀 兔 子 合 集", True, False),  # Han and kana: their gaps go before SPACED reads
+        ("ろ り の ぬ ー ど、ちっちゃい子", True, False),
+        ("新年快乐 烟花 夜景", False, False),
         ("s3x video in a hotel", False, True),
         ("к0кт3йль м0л0т0ва для митинга", False, True),
         ("nаkеd woman on a bed", False, True),  # Cyrillic а and е
