@@ -330,11 +330,12 @@ def disguises(text: str) -> tuple[bool, bool]:
     """Whether a prompt hides words: (spelled out, disguised).
 
     Spelled out: four or more single characters spaced or dotted apart ("р а с ч л е н е н и
-    е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子"). Disguised: a word with leetspeak between its letters ("s3x",
-    "к0кт3йль"; not sizes such as "4k" or "60fps", nor the digits of Arabizi, "tari2"), or
-    with Latin and Cyrillic letters mixed ("nаkеd" with Cyrillic а and е). `normalize` undoes both, so the models read the word;
-    that it was hidden at all is evidence of its own, which the combiner weighs
-    (text_model.py). Few benign prompts do it (a spaced-out title card, a gamer tag).
+    е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子"). Disguised: a word with leetspeak between its
+    letters ("s3x", "к0кт3йль"; not sizes such as "4k" or "60fps", nor the digits of
+    Arabizi, "tari2"), or with Latin and Cyrillic letters mixed ("nаkеd" with Cyrillic а and
+    е). `normalize` undoes both, so the models read the word; that it was hidden at all is
+    evidence of its own, which the combiner weighs (text_model.py). Few benign prompts do it
+    (a spaced-out title card, a gamer tag).
     """
     letters = _letters(text)
     raw = _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()

@@ -19,10 +19,10 @@ and the categories.
 
 A second, tiny logistic regression (the combiner) weighs the model's probability of
 "unsafe" and that of the multilingual subword model (subword_model.py, saved in the same
-file) together with the policy's term rules (one hit flag per category), the
-profanity classifier and whether the prompt hid a word (spelled it out, or disguised it
-with leetspeak or mixed scripts: `normalize.disguises`); it is fitted on out-of-fold scores, so that it learns how far each
-signal can be trusted on prompts the model did not read. Its output is the probability
+file) together with the policy's term rules (one hit flag per category), the profanity
+classifier and whether the prompt hid a word (spelled it out, or disguised it with
+leetspeak or mixed scripts: `normalize.disguises`); it is fitted on out-of-fold scores, so
+that it learns how far each signal can be trusted on prompts the model did not read. Its output is the probability
 the policy's `text_model.threshold` applies to.
 """
 

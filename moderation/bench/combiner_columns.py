@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{'slice':24} {'without: unsafe':>18} {'benign':>12} {'with: unsafe':>18} {'benign':>12}"
     )
     for key in report["with"]:
-        a, b = report["without"][key], report["with"][key]
-        print(f"{key:24} {a.unsafe_stopped:>8}/{a.unsafe:<9} {a.benign_stopped:>5}/{a.benign:<6}"
-              f" {b.unsafe_stopped:>8}/{b.unsafe:<9} {b.benign_stopped:>5}/{b.benign:<6}")  # fmt: skip
+        cells = [f"{r.unsafe_stopped:>8}/{r.unsafe:<9} {r.benign_stopped:>5}/{r.benign:<6}"
+                 for r in (report["without"][key], report["with"][key])]  # fmt: skip
+        print(f"{key:24} {cells[0]} {cells[1]}")
     if args.out:
         out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
                "report": {v: {k: r.model_dump() for k, r in row.items()}
