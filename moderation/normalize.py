@@ -190,9 +190,15 @@ def _fold_word(word: str, latin_text: bool, cyrillic_text: bool) -> str:
 # A prompt is read several times per check (each reading, the spelled-out runs, the
 # classifier's features); these pure functions keep the recent results.
 @lru_cache(maxsize=4096)
+def _cased(text: str) -> str:
+    """NFKC, without invisible characters and Latin accents, case-folded: the text as typed,
+    before any look-alike or leetspeak is undone."""
+    return _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
+
+
+@lru_cache(maxsize=4096)
 def _letters(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = _strip_invisible(text).casefold()
+    text = _cased(text)
     if text.isascii():
         return WORD.sub(lambda m: _unleet_word(m.group()), text)
     words = WORD.findall(text)
@@ -263,6 +269,7 @@ def clear_caches() -> None:
     """Forget the cached readings (benchmarks time a prompt as read the first time)."""
     normalize.cache_clear()
     _letters.cache_clear()
+    _cased.cache_clear()
 
 
 def readings(text: str) -> list[str]:
@@ -337,11 +344,10 @@ def disguises(text: str) -> tuple[bool, bool]:
     evidence of its own, which the combiner weighs (text_model.py). Few benign prompts do it
     (a spaced-out title card, a gamer tag).
     """
-    letters = _letters(text)
-    raw = _strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
+    raw = _cased(text)
     spelled = bool(_CJK_SPELLED.search(raw)) or any(
         len([p for p in SEPARATORS.split(m.group()) if p]) >= 4 and "," not in m.group()
-        for m in SPACED.finditer(letters)
+        for m in SPACED.finditer(_letters(text))
     )
     parts = [p.strip(_WORD_EDGES) for p in _PARTS.split(raw)]
     parts = [p for p in parts if not MEASURE.fullmatch(p)]

@@ -22,8 +22,8 @@ A second, tiny logistic regression (the combiner) weighs the model's probability
 file) together with the policy's term rules (one hit flag per category), the profanity
 classifier and whether the prompt hid a word (spelled it out, or disguised it with
 leetspeak or mixed scripts: `normalize.disguises`); it is fitted on out-of-fold scores, so
-that it learns how far each signal can be trusted on prompts the model did not read. Its output is the probability
-the policy's `text_model.threshold` applies to.
+that it learns how far each signal can be trusted on prompts the model did not read. Its
+output is the probability the policy's `text_model.threshold` applies to.
 """
 
 from __future__ import annotations
@@ -142,13 +142,17 @@ def feature_ids(text: str) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.unique(every % BUCKETS)
 
 
-# The combiner's columns after the rule hits: profanity, spelled out, disguised.
-AFTER_HITS = 3
+# The combiner's last columns, after profanity: `normalize.disguises`, in its order.
+HIDDEN_WORDS = ("spelled out", "disguised")
+# The combiner's columns after the rule hits: profanity, then HIDDEN_WORDS.
+AFTER_HITS = 1 + len(HIDDEN_WORDS)
 
 
 def hidden_words(texts: Iterable[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """[prompts, 2]: 1 where a prompt spelled a word out, and where it disguised one."""
-    return np.array([disguises(text) for text in texts], dtype=np.float64).reshape(-1, 2)
+    """[prompts, HIDDEN_WORDS]: 1 where a prompt spelled a word out, and where it disguised
+    one."""
+    rows = [disguises(text) for text in texts]
+    return np.array(rows, dtype=np.float64).reshape(-1, len(HIDDEN_WORDS))
 
 
 def evidence_matrix(
@@ -166,7 +170,7 @@ def evidence_matrix(
     p = p.reshape(len(p), -1)
     columns = [np.log(p / (1 - p)), np.asarray(hits, dtype=np.float64).reshape(len(p), -1),
                np.asarray(profanity, dtype=np.float64).reshape(len(p), 1),
-               np.asarray(hidden, dtype=np.float64).reshape(len(p), 2)]  # fmt: skip
+               np.asarray(hidden, dtype=np.float64).reshape(len(p), len(HIDDEN_WORDS))]  # fmt: skip
     return np.column_stack(columns)
 
 

@@ -25,12 +25,10 @@ import numpy as np
 
 from moderation.evaluate import Rates, rates
 from moderation.policy import load_policy
-from moderation.text_model import BENIGN
+from moderation.text_model import BENIGN, HIDDEN_WORDS
 from moderation.train import evidence, fit_combiner, label_of, load_sets, training_paths
 
 FOLDS = 5
-# Columns at the end of the evidence matrix: spelled out, disguised.
-HIDDEN = 2
 
 
 def fold_of(name: str) -> int:
@@ -73,7 +71,7 @@ def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path 
     folds = np.array([fold_of(n) for n in names])
     threshold = policy.text_model.threshold
     out: dict[str, dict[str, Rates]] = {}
-    for variant, columns in (("without", inputs[:, :-HIDDEN]), ("with", inputs)):
+    for variant, columns in (("without", inputs[:, : -len(HIDDEN_WORDS)]), ("with", inputs)):
         stopped = scores(columns, unsafe, folds) >= threshold
         pairs = list(zip(examples, stopped.tolist(), strict=True))
         row = {"all": rates(pairs)}
