@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
-    report = compare(args.files or training_paths(), np.load(args.oof), args.policy)
+    try:
+        report = compare(args.files or training_paths(), np.load(args.oof), args.policy)
+    except ValueError as exc:  # scores saved for other sets: say which file
+        parser.error(f"{args.oof}: {exc}")
     print(
         f"{'slice':24} {'without: unsafe':>18} {'benign':>12} {'with: unsafe':>18} {'benign':>12}"
     )

@@ -47,3 +47,14 @@ def test_scores_for_other_sets_are_refused(tmp_path: Path) -> None:
     prompts = sum(len(held) for _, held in load_sets(paths))
     with pytest.raises(ValueError, match=f"39 scores for {prompts} prompts"):
         combiner_columns.compare(paths, np.full((39, 1), 0.5))
+
+
+def test_the_command_names_the_scores_file_that_does_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _sets(tmp_path)
+    oof = tmp_path / "other.npy"
+    np.save(oof, np.full((3, 1), 0.5))
+    with pytest.raises(SystemExit):
+        combiner_columns.main([str(oof), *map(str, paths)])
+    assert f"{oof}: 3 scores for" in capsys.readouterr().err
