@@ -198,6 +198,13 @@ def _cased(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _letters(text: str) -> str:
+    return CJK_GAP.sub("", _folded(text))
+
+
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> str:
+    """`_cased`, with look-alikes and leetspeak undone word by word; the gaps between Han
+    and kana characters are still there (`_letters` takes them out)."""
     text = _cased(text)
     if text.isascii():
         return WORD.sub(lambda m: _unleet_word(m.group()), text)
@@ -211,8 +218,7 @@ def _letters(text: str) -> str:
     plainly_cyrillic = sum(bool(_CYRILLIC.search(w)) and _is_cyrillic_or_greek(w) for w in words)
     plainly_latin = sum(a and not o for a, o in zip(latin, other, strict=True))
     cyrillic_text = plainly_cyrillic > plainly_latin
-    text = WORD.sub(lambda m: _fold_word(m.group(), latin_text, cyrillic_text), text)
-    return CJK_GAP.sub("", text)
+    return WORD.sub(lambda m: _fold_word(m.group(), latin_text, cyrillic_text), text)
 
 
 @lru_cache(maxsize=8192)
@@ -324,8 +330,8 @@ _LEET_INSIDE = re.compile(
 _WORD_EDGES = "!?.,:;\"'()«»[]{}"
 # Words, and the parts of a hyphenated one ("3D-модель" is a size and a word).
 _PARTS = re.compile(r"[\s\-/]+")
-# Four or more Han or kana characters apart ("虐 杀 兔 子", "ろ り の ぬ ー ど"): `_letters`
-# takes such gaps out before SPACED could see them.
+# Four or more Han or kana characters apart, whatever follows them ("じ さ つ 実況"): SPACED
+# wants its run to end at a gap, and Han and kana run on into the next word.
 _CJK_SPELLED = re.compile(rf"[{_CJK}](?:[\s.\-_*,~'\"/\\]+[{_CJK}]){{3,}}")
 # Arabic typed in Latin letters (Arabizi) writes letters with digits: 2 (ء, ق), 7 (ح), 9
 # (ق, ص), and 3 (ع) that starts a word ("3arabeya", "tari2", "sa7ra"). Leetspeak rarely
@@ -336,18 +342,21 @@ _ARABIZI = re.compile(r"[a-z][279]|[279][a-z]|^3[a-z]")
 def disguises(text: str) -> tuple[bool, bool]:
     """Whether a prompt hides words: (spelled out, disguised).
 
-    Spelled out: four or more single characters spaced or dotted apart ("р а с ч л е н е н и
-    е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子"). Disguised: a word with leetspeak between its
-    letters ("s3x", "к0кт3йль"; not sizes such as "4k" or "60fps", nor the digits of
-    Arabizi, "tari2"), or with Latin and Cyrillic letters mixed ("nаkеd" with Cyrillic а and
-    е). `normalize` undoes both, so the models read the word; that it was hidden at all is
+    Spelled out: four or more single characters of any script spaced or dotted apart ("р а с
+    ч л е н е н и е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子", "f e n 尸"). Disguised: a word
+    with leetspeak between its letters ("s3x", "к0кт3йль"; not sizes such as "4k" or "60fps",
+    nor the digits of Arabizi, "tari2"), or with Latin and Cyrillic letters mixed ("nаkеd"
+    with Cyrillic а and е). `normalize` undoes both, so the models read the word; that it was hidden at all is
     evidence of its own, which the combiner weighs (text_model.py). Few benign prompts do it
     (a spaced-out title card, a gamer tag).
     """
+    # Read before the gaps between Han and kana go, so that a run may mix scripts ("f e n 尸").
     raw = _cased(text)
+    # A comma ends a run: "a, b, c, d" is a list.
     spelled = bool(_CJK_SPELLED.search(raw)) or any(
-        len([p for p in SEPARATORS.split(m.group()) if p]) >= 4 and "," not in m.group()
-        for m in SPACED.finditer(_letters(text))
+        len([p for p in SEPARATORS.split(run) if p]) >= 4
+        for m in SPACED.finditer(_folded(text))
+        for run in m.group().split(",")
     )
     parts = [p.strip(_WORD_EDGES) for p in _PARTS.split(raw)]
     parts = [p for p in parts if not MEASURE.fullmatch(p)]

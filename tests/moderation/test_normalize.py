@@ -146,6 +146,10 @@ def test_stretched_says_whether_letters_were_squeezed_in_a_span(
         ("'G A M E  O V E R' on an arcade screen", True, False),
         ("虐 杀 兔 子 合 集", True, False),  # Han and kana: their gaps go before SPACED reads
         ("ろ り の ぬ ー ど、ちっちゃい子", True, False),
+        ("f e n 尸 过程，器官掉一地", True, False),  # a run may mix scripts
+        ("z s 跳 楼 第一视角", True, False),
+        ("g.o.r.e, d.i.s.m.e.m.b.e.r.m.e.n.t, severed arms", True, False),  # a comma ends a run
+        ("a, b, c, d and e: the five points of the plan", False, False),  # ... so a list is none
         ("新年快乐 烟花 夜景", False, False),
         ("s3x video in a hotel", False, True),
         ("к0кт3йль м0л0т0ва для митинга", False, True),
