@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from vidflow.errors import SpecError
 
@@ -61,7 +61,16 @@ class TextModelRule(BaseModel):
 
     enabled: bool = True
     threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Probability of 'unsafe' from which it fires."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Probability of 'unsafe' from which it fires: English, and every "
+        "language without a threshold of its own.",
+    )
+    language_thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="A language's own threshold, by its code (es, de, zh...): a prompt "
+        "told to be in that language (moderation/language.py) fires from it instead.",
     )
     action: Action = "block"
     path: Path | None = Field(
@@ -69,6 +78,18 @@ class TextModelRule(BaseModel):
         description="A model written by `vidflow moderation-train`, relative to the policy "
         "file; default: the shipped model.",
     )
+
+    @field_validator("language_thresholds")
+    @classmethod
+    def _known_languages(cls, value: dict[str, float]) -> dict[str, float]:
+        from moderation.language import DEFAULT, known
+
+        for code in value:
+            if code == DEFAULT:
+                raise ValueError(f"{code!r}: English takes text_model.threshold")
+            if code not in known():
+                raise ValueError(f"{code!r} is no language code that can be told apart")
+        return value
 
 
 class NudityRule(BaseModel):

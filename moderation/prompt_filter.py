@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from moderation.language import languages
 from moderation.normalize import (
     CJK_CHAR,
     normalize,
@@ -399,8 +400,12 @@ class PromptModerator:
         prompts: list[str],
         reasons: list[list[Reason]],
         profanity: np.ndarray[Any, np.dtype[np.float64]],
+        normalized: list[str],
     ) -> list[Reason | None]:
         """The learned decision on each prompt: the model and combiner (text_model.py).
+
+        A prompt in a language with a threshold of its own (`language_thresholds`, told from
+        its normalised text) is judged at that one.
 
         The model's probability of "unsafe" is the sum over the categories this policy
         moderates (present, and not allowed), so a repository's own policy without, say, a
@@ -428,9 +433,15 @@ class PromptModerator:
             probabilities = (probabilities + subword) / 2
         hits = self.hits(reasons, model.unsafe_classes)
         combined = model.combine(np.column_stack(unsafe), hits, profanity, hidden_words(prompts))
+        thresholds = [rule.threshold] * len(prompts)
+        if rule.language_thresholds:
+            told = languages(normalized, rule.language_thresholds)
+            thresholds = [rule.language_thresholds.get(lang, rule.threshold) for lang in told]
         out: list[Reason | None] = []
-        for row, score, fired, found in zip(probabilities, combined, hits, reasons, strict=True):
-            if score < rule.threshold:
+        for row, score, threshold, fired, found in zip(
+            probabilities, combined, thresholds, hits, reasons, strict=True
+        ):
+            if score < threshold:
                 out.append(None)
                 continue
             # The category: of those a term rule named, the one the model finds likeliest.
@@ -470,7 +481,7 @@ class PromptModerator:
                            action=rule.action)
                 )  # fmt: skip
         if self._model is not None:
-            combined = self._combined_reasons([p for p, _ in prompts], found, profanity)
+            combined = self._combined_reasons([p for p, _ in prompts], found, profanity, texts)
             weighed = {*self._model.unsafe_classes, CLASSIFIER_CATEGORY}
             for i, reasons in enumerate(found):
                 found[i] = [

@@ -58,3 +58,17 @@ def test_rules_only_turns_the_classifier_off_in_a_copy() -> None:
     rules = policy.rules_only()
     assert policy.text_model.enabled and not rules.text_model.enabled
     assert rules.categories == policy.categories
+
+
+def test_language_thresholds_name_known_languages_other_than_english(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.yaml"
+    for thresholds, message in (("{xx: 0.4}", "'xx' is no language code"),
+                                ("{en: 0.4}", "English takes text_model.threshold"),
+                                ("{fr: 1.5}", "less than or equal to 1")):  # fmt: skip
+        bad.write_text(f"categories: {{}}\ntext_model: {{language_thresholds: {thresholds}}}\n")
+        with pytest.raises(
+            SpecError, match=rf"field 'text_model.language_thresholds\S*': .*{message}"
+        ):
+            load_policy(bad)
+    bad.write_text("categories: {}\ntext_model: {language_thresholds: {fr: 0.4, zh: 0.45}}\n")
+    assert load_policy(bad).text_model.language_thresholds == {"fr": 0.4, "zh": 0.45}

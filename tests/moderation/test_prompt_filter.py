@@ -322,3 +322,19 @@ def test_a_borderline_weapon_how_to_is_held_for_review(moderator: PromptModerato
     verdict = moderator.check("how to clean a rifle after the range, tutorial")
     assert (verdict.action, verdict.category) == ("review", "weapon-instructions")
     assert moderator.check("a fireworks show over the harbour").action == "allow"
+
+
+def test_a_language_with_a_threshold_of_its_own_is_judged_at_it() -> None:
+    from moderation.policy import load_policy
+
+    policy = load_policy()
+    policy.text_model.threshold = 1.0  # the model fires on nothing...
+    french, english = "une promenade au parc avec mon chien", "a walk in the park with my dog"
+    assert [v.action for v in PromptModerator(policy).check_many([(french, ""), (english, "")])
+            ] == ["allow", "allow"]  # fmt: skip
+    policy.text_model.language_thresholds = {"fr": 0.0}  # ...but on everything in French
+    french_verdict, english_verdict = PromptModerator(policy).check_many(
+        [(french, ""), (english, "")]
+    )
+    assert french_verdict.rule == "model:prompt-classifier"
+    assert english_verdict.action == "allow"

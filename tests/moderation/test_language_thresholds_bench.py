@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.bench import language_thresholds
+from moderation.train import load_sets
+
+
+def _sets(tmp_path: Path) -> list[Path]:
+    """Ten sets of French and English prompts, alike in all but their language."""
+    paths = []
+    for i in range(10):
+        rows = [
+            {"text": f"une scène sombre numéro {i} dans la forêt", "label": "unsafe",
+             "category": "violence", "lang": "fr"},
+            {"text": f"une promenade tranquille numéro {i} au bord de la mer", "label": "benign",
+             "lang": "fr"},
+            {"text": f"a dark scene number {i} in the forest", "label": "unsafe",
+             "category": "violence"},
+            {"text": f"a quiet walk number {i} by the sea", "label": "benign"},
+        ]  # fmt: skip
+        path = tmp_path / f"set{i}.jsonl"
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+        paths.append(path)
+    return paths
+
+
+def test_only_other_languages_move_with_their_threshold(tmp_path: Path) -> None:
+    paths = _sets(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
+    examples = [e for _, held in load_sets(paths) for e in held]
+    # Scores that tell nothing apart: the combiner's score lies near the middle for all.
+    oof = np.full((len(examples), 1), 0.5)
+    report = language_thresholds.sweep(paths, oof, [1.0, 0.0], policy)
+    assert set(report[0.0]) == {"lang:en", "lang:fr", "all but en"}
+    # At 0 every French prompt is stopped, at 1 none; English ones stay as they were.
+    everything, nothing = report[0.0]["lang:fr"], report[1.0]["lang:fr"]
+    assert (everything.unsafe_stopped, everything.benign_stopped) == (
+        everything.unsafe,
+        everything.benign,
+    )
+    assert (nothing.unsafe_stopped, nothing.benign_stopped) == (0, 0)
+    assert report[0.0]["lang:en"] == report[1.0]["lang:en"]
+    assert report[0.0]["all but en"] == report[0.0]["lang:fr"]
+
+
+def test_the_command_names_the_scores_file_that_does_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _sets(tmp_path)
+    oof = tmp_path / "other.npy"
+    np.save(oof, np.full((3, 1), 0.5))
+    with pytest.raises(SystemExit):
+        language_thresholds.main([str(oof), *map(str, paths)])
+    assert f"{oof}: 3 scores for" in capsys.readouterr().err
