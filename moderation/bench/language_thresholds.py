@@ -6,25 +6,36 @@
 Scores every prompt of the sets the scores were saved for (default: the shipped training
 sets) with a combiner fitted on the other folds (as `combiner_columns` does: whole sets to a
 fold), tells each prompt's language from its normalised text as the moderator does
-(moderation/language.py), and prints, for each candidate threshold given to every language
-but English, the unsafe and benign prompts stopped per written language. English prompts
-stay at the policy's `text_model.threshold`. Only the combined decision is counted: the few
-rules that act alone are left out, which counts a little fewer stops than the moderator
-makes. Choose the threshold here, on sets the combiner never read, never on a blind set.
+(moderation/language.py), and, for each candidate threshold given to every language but
+English (English stays at the policy's `text_model.threshold`), counts the prompts stopped
+per written language, and how many of the spent blind sets (`heldoutN-lang-XX`) meet the
+issue's targets: at least 97% of unsafe and at most 2% of benign stopped ("rates"), and at
+least 95% of each disguised form as well ("all"). The models that scored a blind set never
+read it, but read the other rounds of its language: the first run of a new round, replayed
+once per spent round. Prompts as written are counted, not training's copies; only the
+combined decision is, not the few rules that act alone. Choose the threshold here, never
+on an unrun blind set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from moderation.bench.combiner_columns import fold_of, scores
-from moderation.evaluate import Rates, rates
+from moderation.evaluate import (
+    TARGET_FALSE_POSITIVE,
+    TARGET_RECALL,
+    Rates,
+    load_examples,
+    rates,
+)
 from moderation.language import DEFAULT, languages
 from moderation.normalize import normalize
 from moderation.policy import load_policy
@@ -32,6 +43,15 @@ from moderation.text_model import BENIGN
 from moderation.train import SPENT_LANGUAGE_SETS, evidence, label_of, load_sets, training_paths
 
 CANDIDATES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)
+# A spent blind set of one language (evaluate.py): "heldout-lang-fr", "heldout12-lang-zh".
+BLIND_SET = re.compile(r"heldout\d*-lang-[a-z]{2}")
+
+
+class Sweep(NamedTuple):
+    rates: dict[str, Rates]  # "lang:XX" (as written) or "all but en"
+    blind_sets: int
+    meeting_rates: int  # blind sets at >= 97% unsafe, <= 2% benign stopped
+    meeting_all: int  # ... and >= 95% of each disguised form
 
 
 def sweep(
@@ -39,28 +59,38 @@ def sweep(
     oof: np.ndarray[Any, Any],
     candidates: Sequence[float] = CANDIDATES,
     policy_path: Path | None = None,
-) -> dict[float, dict[str, Rates]]:
-    """{threshold for other languages: {"lang:XX" or "all but en": Rates}}."""
+) -> dict[float, Sweep]:
+    """What each candidate threshold for other languages than English stops, out of fold."""
     policy = load_policy(policy_path) if policy_path else load_policy()
     sets = load_sets(paths)
     examples = [e for _, held in sets for e in held]
     if len(examples) != len(oof):
         raise ValueError(f"{len(oof)} scores for {len(examples)} prompts: not these sets' scores")
     names = [name for name, held in sets for _ in held]
+    # Each set's prompts as written come first, then training's copies of some of them.
+    written = np.concatenate([np.arange(len(held)) < len(load_examples(path)[1])
+                              for path, (_, held) in zip(paths, sets, strict=True)])  # fmt: skip
     classes = sorted({label_of(e) for e in examples} - {BENIGN})  # the model's, in order
     inputs, _, _ = evidence(examples, oof, classes, policy)
     unsafe = np.array([e.label == "unsafe" for e in examples])
     combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
     told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
-    written = np.array([e.lang or DEFAULT for e in examples])
-    out: dict[float, dict[str, Rates]] = {}
+    lang = [e.lang or DEFAULT for e in examples]
+    blind = [n for n in dict.fromkeys(names) if BLIND_SET.fullmatch(Path(n).stem)]
+    out: dict[float, Sweep] = {}
     for candidate in candidates:
         threshold = np.where(told == DEFAULT, policy.text_model.threshold, candidate)
-        pairs = list(zip(examples, (combined >= threshold).tolist(), strict=True))
-        row = {f"lang:{lang}": rates([p for p, w in zip(pairs, written, strict=True) if w == lang])
-               for lang in sorted(set(written))}  # fmt: skip
-        row["all but en"] = rates([p for p, w in zip(pairs, written, strict=True) if w != DEFAULT])
-        out[candidate] = row
+        stopped = (combined >= threshold).tolist()
+        pairs = [(e, s, n, w) for e, s, n, w, keep
+                 in zip(examples, stopped, names, lang, written, strict=True) if keep]  # fmt: skip
+        row = {f"lang:{code}": rates([(e, s) for e, s, _, w in pairs if w == code])
+               for code in sorted(set(lang))}  # fmt: skip
+        row["all but en"] = rates([(e, s) for e, s, _, w in pairs if w != DEFAULT])
+        per_set = [rates([(e, s) for e, s, n, _ in pairs if n == name]) for name in blind]
+        meeting = [r.recall >= TARGET_RECALL and r.false_positive_rate <= TARGET_FALSE_POSITIVE
+                   for r in per_set]  # fmt: skip
+        out[candidate] = Sweep(row, len(blind), sum(meeting),
+                               sum(r.meets_targets for r in per_set))  # fmt: skip
     return out
 
 
@@ -77,16 +107,25 @@ def main(argv: list[str] | None = None) -> int:
                        args.policy)  # fmt: skip
     except ValueError as exc:  # scores saved for other sets: say which file
         parser.error(f"{args.oof}: {exc}")
-    keys = list(next(iter(report.values())))
-    print(f"{'written in':12}" + "".join(f"{t:>16}" for t in report))
-    for key in keys:
+    first = next(iter(report.values()))
+    print(f"{'written in':22}" + "".join(f"{t:>16}" for t in report))
+    for key in first.rates:
         cells = [f"{r.unsafe_stopped}/{r.unsafe} {r.benign_stopped}/{r.benign}"
-                 for r in (report[t][key] for t in report)]  # fmt: skip
-        print(f"{key.removeprefix('lang:'):12}" + "".join(f"{c:>16}" for c in cells))
+                 for r in (sweep.rates[key] for sweep in report.values())]  # fmt: skip
+        print(f"{key.removeprefix('lang:'):22}" + "".join(f"{c:>16}" for c in cells))
+    for label, field in (
+        ("blind sets: rates", "meeting_rates"),
+        ("blind sets: all", "meeting_all"),
+    ):
+        cells = [f"{getattr(sweep, field)}/{sweep.blind_sets}" for sweep in report.values()]
+        print(f"{label:22}" + "".join(f"{c:>16}" for c in cells))
     if args.out:
         out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
-               "report": {str(t): {k: r.model_dump() for k, r in row.items()}
-                          for t, row in report.items()}}  # fmt: skip
+               "report": {str(t): {"rates": {k: r.model_dump() for k, r in sweep.rates.items()},
+                                   "blind_sets": sweep.blind_sets,
+                                   "meeting_rates": sweep.meeting_rates,
+                                   "meeting_all": sweep.meeting_all}
+                          for t, sweep in report.items()}}  # fmt: skip
         args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     return 0
 

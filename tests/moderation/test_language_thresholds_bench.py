@@ -23,30 +23,42 @@ def _sets(tmp_path: Path) -> list[Path]:
              "category": "violence"},
             {"text": f"a quiet walk number {i} by the sea", "label": "benign"},
         ]  # fmt: skip
-        path = tmp_path / f"set{i}.jsonl"
+        path = tmp_path / f"heldout{i}-lang-fr.jsonl"  # named as a spent blind set
         path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
         paths.append(path)
     return paths
+
+
+def _scores(paths: list[Path], unsafe: float, benign: float) -> np.ndarray:
+    examples = [e for _, held in load_sets(paths) for e in held]
+    return np.array([[unsafe if e.label == "unsafe" else benign] for e in examples])
 
 
 def test_only_other_languages_move_with_their_threshold(tmp_path: Path) -> None:
     paths = _sets(tmp_path)
     policy = tmp_path / "policy.yaml"
     policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
-    examples = [e for _, held in load_sets(paths) for e in held]
     # Scores that tell nothing apart: the combiner's score lies near the middle for all.
-    oof = np.full((len(examples), 1), 0.5)
-    report = language_thresholds.sweep(paths, oof, [1.0, 0.0], policy)
-    assert set(report[0.0]) == {"lang:en", "lang:fr", "all but en"}
+    report = language_thresholds.sweep(paths, _scores(paths, 0.5, 0.5), [1.0, 0.0], policy)
+    assert set(report[0.0].rates) == {"lang:en", "lang:fr", "all but en"}
     # At 0 every French prompt is stopped, at 1 none; English ones stay as they were.
-    everything, nothing = report[0.0]["lang:fr"], report[1.0]["lang:fr"]
-    assert (everything.unsafe_stopped, everything.benign_stopped) == (
-        everything.unsafe,
-        everything.benign,
-    )
+    everything, nothing = report[0.0].rates["lang:fr"], report[1.0].rates["lang:fr"]
+    assert (everything.unsafe_stopped, everything.benign_stopped) == (10, 10)
     assert (nothing.unsafe_stopped, nothing.benign_stopped) == (0, 0)
-    assert report[0.0]["lang:en"] == report[1.0]["lang:en"]
-    assert report[0.0]["all but en"] == report[0.0]["lang:fr"]
+    assert report[0.0].rates["lang:en"] == report[1.0].rates["lang:en"]
+    assert report[0.0].rates["all but en"] == report[0.0].rates["lang:fr"]
+
+
+def test_blind_sets_meeting_the_targets_are_counted(tmp_path: Path) -> None:
+    paths = _sets(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
+    # Scores that tell unsafe from benign: at 0.5 every set meets the targets; at 0 every
+    # French benign prompt is stopped too, and none does.
+    report = language_thresholds.sweep(paths, _scores(paths, 0.9, 0.1), [0.5, 0.0], policy)
+    assert (report[0.5].blind_sets, report[0.5].meeting_rates, report[0.5].meeting_all) == (
+        10, 10, 10)  # fmt: skip
+    assert (report[0.0].meeting_rates, report[0.0].meeting_all) == (0, 0)
 
 
 def test_the_command_names_the_scores_file_that_does_not_fit(
