@@ -7,7 +7,8 @@ for all is set by the strictest. `text_model.language_thresholds` gives a langua
 n-grams ships inside the pip package, so nothing is downloaded), restricted to English and
 the languages the policy names, and read from the normalised text, so that a disguised
 English word ("nаkеd" with Cyrillic letters) reads as English. A prompt told wrongly is
-judged at the other language's threshold, no worse than one threshold for all.
+judged at the threshold of the language it was told to be in: a short English prompt
+("Romani musicians") now and then at another language's.
 """
 
 from __future__ import annotations

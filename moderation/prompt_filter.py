@@ -63,6 +63,11 @@ class Reason(BaseModel):
         description="What it read: the prompt, the negative prompt, or the input image."
     )
     action: Action
+    threshold: float | None = Field(
+        None,
+        description="For the learned classifier, the threshold it fired from: its policy's, "
+        "or that of the language the prompt was told to be in (`language_thresholds`).",
+    )
 
 
 class Verdict(BaseModel):
@@ -457,7 +462,8 @@ class PromptModerator:
             if milder and all(SEVERITY[a] < SEVERITY[action] for a in milder):
                 action = max(milder, key=SEVERITY.__getitem__)
             out.append(Reason(category=name, rule="model:prompt-classifier",
-                              score=round(float(score), 4), field="prompt", action=action))  # fmt: skip
+                              score=round(float(score), 4), field="prompt", action=action,
+                              threshold=threshold))  # fmt: skip
         return out
 
     def check_many(self, prompts: list[tuple[str, str]]) -> list[Verdict]:

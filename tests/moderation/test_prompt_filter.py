@@ -337,4 +337,5 @@ def test_a_language_with_a_threshold_of_its_own_is_judged_at_it() -> None:
         [(french, ""), (english, "")]
     )
     assert french_verdict.rule == "model:prompt-classifier"
+    assert french_verdict.reasons[0].threshold == 0.0  # the verdict says which one it met
     assert english_verdict.action == "allow"
