@@ -28,3 +28,22 @@ def test_a_lower_threshold_stops_at_least_as_much_and_only_the_threshold_changes
     assert low["benign_stopped"] >= high["benign_stopped"]
     assert low["benign_stopped"] > high["benign_stopped"]
     assert report["0.99"]["set.jsonl"] == high  # one set: its row is the total
+
+
+def test_the_other_languages_threshold_is_swept_alone(tmp_path: Path) -> None:
+    rows = [
+        {"text": "une promenade au parc avec mon chien", "label": "benign", "lang": "fr"},
+        {"text": "des enfants qui jouent au ballon dans la cour", "label": "benign", "lang": "fr"},
+        {"text": "a walk in the park with my dog", "label": "benign"},
+        {"text": "children playing ball in the schoolyard", "label": "benign"},
+    ]  # fmt: skip
+    french, english = tmp_path / "fr.jsonl", tmp_path / "en.jsonl"
+    french.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n")
+    english.write_text("\n".join(json.dumps(r) for r in rows[2:]) + "\n")
+    sets = [(p.name, threshold_sweep.load_examples(p)[1]) for p in (french, english)]
+    report = threshold_sweep.sweep(sets, threshold_sweep.load_policy(), [0.99, 0.0], ["fr"])
+    # At 0 every French prompt is stopped; the English ones stay at the policy's threshold.
+    assert report[0.0]["fr.jsonl"].benign_stopped == 2
+    assert report[0.99]["fr.jsonl"].benign_stopped == 0
+    assert report[0.0]["en.jsonl"] == report[0.99]["en.jsonl"]
+    assert report[0.0]["en.jsonl"].benign_stopped == 0
