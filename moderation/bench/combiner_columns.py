@@ -19,12 +19,12 @@ import json
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from moderation.evaluate import Rates, rates
-from moderation.policy import load_policy
+from moderation.evaluate import Example, Rates, rates
+from moderation.policy import Policy, load_policy
 from moderation.text_model import BENIGN, HIDDEN_WORDS
 from moderation.train import evidence, fit_combiner, label_of, load_sets, training_paths
 
@@ -56,10 +56,18 @@ def slice_of(name: str) -> str:
     return "train-lang" if stem.startswith("train-lang") else "other"
 
 
-def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path | None = None
-            ) -> dict[str, dict[str, Rates]]:  # fmt: skip
-    """{"without"/"with" hidden columns: {slice or "lang:XX" or "all": Rates}}."""
-    policy = load_policy(policy_path) if policy_path else load_policy()
+class Scored(NamedTuple):
+    """The sets out-of-fold scores were saved for, a row per prompt (copies included)."""
+
+    sets: list[tuple[str, list[Example]]]
+    examples: list[Example]
+    names: list[str]  # each row's set
+    inputs: np.ndarray[Any, np.dtype[np.float64]]  # the combiner's, `train.evidence`
+    unsafe: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+def scored(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy: Policy) -> Scored:
+    """The sets as training reads them, checked against the scores saved for them."""
     sets = load_sets(paths)
     examples = [e for _, held in sets for e in held]
     if len(examples) != len(oof):
@@ -67,7 +75,14 @@ def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path 
     names = [name for name, held in sets for _ in held]
     classes = sorted({label_of(e) for e in examples} - {BENIGN})  # the model's, in order
     inputs, _, _ = evidence(examples, oof, classes, policy)
-    unsafe = np.array([e.label == "unsafe" for e in examples])
+    return Scored(sets, examples, names, inputs, np.array([e.label == "unsafe" for e in examples]))
+
+
+def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path | None = None
+            ) -> dict[str, dict[str, Rates]]:  # fmt: skip
+    """{"without"/"with" hidden columns: {slice or "lang:XX" or "all": Rates}}."""
+    policy = load_policy(policy_path) if policy_path else load_policy()
+    _, examples, names, inputs, unsafe = scored(paths, oof, policy)
     folds = np.array([fold_of(n) for n in names])
     threshold = policy.text_model.threshold
     out: dict[str, dict[str, Rates]] = {}

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from moderation.bench.combiner_columns import fold_of, scores
+from moderation.bench.combiner_columns import fold_of, scored, scores
 from moderation.evaluate import (
     TARGET_FALSE_POSITIVE,
     TARGET_RECALL,
@@ -39,8 +39,7 @@ from moderation.evaluate import (
 from moderation.language import DEFAULT, languages
 from moderation.normalize import normalize
 from moderation.policy import load_policy
-from moderation.text_model import BENIGN
-from moderation.train import SPENT_LANGUAGE_SETS, evidence, label_of, load_sets, training_paths
+from moderation.train import SPENT_LANGUAGE_SETS, training_paths
 
 CANDIDATES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)
 # A spent blind set of one language (evaluate.py): "heldout-lang-fr", "heldout12-lang-zh".
@@ -62,17 +61,10 @@ def sweep(
 ) -> dict[float, Sweep]:
     """What each candidate threshold for other languages than English stops, out of fold."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    sets = load_sets(paths)
-    examples = [e for _, held in sets for e in held]
-    if len(examples) != len(oof):
-        raise ValueError(f"{len(oof)} scores for {len(examples)} prompts: not these sets' scores")
-    names = [name for name, held in sets for _ in held]
+    sets, examples, names, inputs, unsafe = scored(paths, oof, policy)
     # Each set's prompts as written come first, then training's copies of some of them.
     written = np.concatenate([np.arange(len(held)) < len(load_examples(path)[1])
                               for path, (_, held) in zip(paths, sets, strict=True)])  # fmt: skip
-    classes = sorted({label_of(e) for e in examples} - {BENIGN})  # the model's, in order
-    inputs, _, _ = evidence(examples, oof, classes, policy)
-    unsafe = np.array([e.label == "unsafe" for e in examples])
     combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
     told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
     lang = [e.lang or DEFAULT for e in examples]
