@@ -5,8 +5,9 @@
 Builds the shipped moderator once, warms it up, then times --calls single `check()` calls
 for each case (a prompt with a negative prompt, as in a prompt file; English up to 120
 words, a 120-word Russian prompt and a 200-character Chinese one, which the multilingual
-subword model reads) with the learned classifiers on and off, and one `check()` of each
-prompt of the blind set heldout5. The
+subword model reads) with the learned classifiers on, on without telling each prompt's
+language (one threshold for all), and off, and one `check()` of each prompt of the blind
+set heldout5. The
 normalisation caches are emptied before every timed call: a flow checks each prompt once.
 Prints median and 95th percentile milliseconds and writes JSON.
 """
@@ -96,15 +97,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     policy = load_policy()
+    # The shipped policy; the same without per-language thresholds (no language told); and
+    # without the learned classifiers.
+    one_threshold = policy.model_copy(deep=True)
+    one_threshold.text_model.language_thresholds = {}
     moderators = {
         "rules + classifiers": PromptModerator(policy),
+        "one threshold for all": PromptModerator(one_threshold),
         "rules only": PromptModerator(policy.rules_only()),
     }
     rows = []
     _, blind = load_examples(None)
     cases = {case: [prompt] * args.calls for case, prompt in CASES.items()}
     cases["heldout5, each once"] = [example.text for example in blind]
-    print(f"{'case':<24} {'moderator':<20} {'words':>6} {'median ms':>10} {'p95 ms':>8}")
+    print(f"{'case':<24} {'moderator':<22} {'words':>6} {'median ms':>10} {'p95 ms':>8}")
     for case, prompts in cases.items():
         for name, moderator in moderators.items():
             times = sorted(time_calls(moderator, prompts))
@@ -116,7 +122,7 @@ def main() -> None:
                 "p95_ms": times[int(0.95 * (len(times) - 1))],
             }
             rows.append(row)
-            print(f"{case:<24} {name:<20} {row['words']:>6} {row['median_ms']:>10.3f} "
+            print(f"{case:<24} {name:<22} {row['words']:>6} {row['median_ms']:>10.3f} "
                   f"{row['p95_ms']:>8.3f}")  # fmt: skip
     if args.out:
         machine = {"cpus": os.cpu_count(), "processor": platform.processor(), "calls": args.calls}

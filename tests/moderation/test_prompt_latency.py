@@ -20,7 +20,9 @@ def test_latency_bench_times_each_case_and_writes_json(
     rows = json.loads(out.read_text())["rows"]
     cases = [*prompt_latency.CASES, "heldout5, each once"]
     assert [(r["case"], r["moderator"]) for r in rows] == [
-        (case, name) for case in cases for name in ("rules + classifiers", "rules only")
+        (case, name)
+        for case in cases
+        for name in ("rules + classifiers", "one threshold for all", "rules only")
     ]
     assert all(0 < r["median_ms"] <= r["p95_ms"] for r in rows)
     assert {r["words"] for r in rows if r["case"] == "80 words"} == {77}
