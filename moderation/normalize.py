@@ -275,6 +275,7 @@ def clear_caches() -> None:
     """Forget the cached readings (benchmarks time a prompt as read the first time)."""
     normalize.cache_clear()
     _letters.cache_clear()
+    _folded.cache_clear()
     _cased.cache_clear()
 
 
@@ -346,9 +347,9 @@ def disguises(text: str) -> tuple[bool, bool]:
     ч л е н е н и е", "z.e.l.f.d.o.d.i.n.g", "虐 杀 兔 子", "f e n 尸"). Disguised: a word
     with leetspeak between its letters ("s3x", "к0кт3йль"; not sizes such as "4k" or "60fps",
     nor the digits of Arabizi, "tari2"), or with Latin and Cyrillic letters mixed ("nаkеd"
-    with Cyrillic а and е). `normalize` undoes both, so the models read the word; that it was hidden at all is
-    evidence of its own, which the combiner weighs (text_model.py). Few benign prompts do it
-    (a spaced-out title card, a gamer tag).
+    with Cyrillic а and е). `normalize` undoes both, so the models read the word; that it
+    was hidden at all is evidence of its own, which the combiner weighs (text_model.py). Few
+    benign prompts do it (a spaced-out title card, a gamer tag).
     """
     # Read before the gaps between Han and kana go, so that a run may mix scripts ("f e n 尸").
     raw = _cased(text)

@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from moderation.evaluate import Example, Rates, rates
+from moderation.evaluate import Example, Rates, load_examples, rates
 from moderation.policy import Policy, load_policy
 from moderation.text_model import BENIGN, HIDDEN_WORDS
-from moderation.train import evidence, fit_combiner, label_of, load_sets, training_paths
+from moderation.train import evidence, fit_combiner, label_of, training_paths, with_copies
 
 FOLDS = 5
 
@@ -64,25 +64,31 @@ class Scored(NamedTuple):
     names: list[str]  # each row's set
     inputs: np.ndarray[Any, np.dtype[np.float64]]  # the combiner's, `train.evidence`
     unsafe: np.ndarray[Any, np.dtype[np.bool_]]
+    written: np.ndarray[Any, np.dtype[np.bool_]]  # a prompt as written, not a training copy
 
 
 def scored(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy: Policy) -> Scored:
-    """The sets as training reads them, checked against the scores saved for them."""
-    sets = load_sets(paths)
+    """The sets as training reads them (`train.load_sets`), checked against the scores."""
+    read = [load_examples(path) for path in paths]
+    sets = [(name, with_copies(held)) for name, held in read]
+    # Each set's prompts as written come first, then training's copies of some of them.
+    written = np.concatenate([np.arange(len(copied)) < len(held)
+                              for (_, held), (_, copied) in zip(read, sets, strict=True)])  # fmt: skip
     examples = [e for _, held in sets for e in held]
     if len(examples) != len(oof):
         raise ValueError(f"{len(oof)} scores for {len(examples)} prompts: not these sets' scores")
     names = [name for name, held in sets for _ in held]
     classes = sorted({label_of(e) for e in examples} - {BENIGN})  # the model's, in order
     inputs, _, _ = evidence(examples, oof, classes, policy)
-    return Scored(sets, examples, names, inputs, np.array([e.label == "unsafe" for e in examples]))
+    unsafe = np.array([e.label == "unsafe" for e in examples])
+    return Scored(sets, examples, names, inputs, unsafe, written)
 
 
 def compare(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy_path: Path | None = None
             ) -> dict[str, dict[str, Rates]]:  # fmt: skip
     """{"without"/"with" hidden columns: {slice or "lang:XX" or "all": Rates}}."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    _, examples, names, inputs, unsafe = scored(paths, oof, policy)
+    _, examples, names, inputs, unsafe, _ = scored(paths, oof, policy)
     folds = np.array([fold_of(n) for n in names])
     threshold = policy.text_model.threshold
     out: dict[str, dict[str, Rates]] = {}

@@ -33,7 +33,6 @@ from moderation.evaluate import (
     TARGET_FALSE_POSITIVE,
     TARGET_RECALL,
     Rates,
-    load_examples,
     rates,
 )
 from moderation.language import DEFAULT, languages
@@ -61,10 +60,7 @@ def sweep(
 ) -> dict[float, Sweep]:
     """What each candidate threshold for other languages than English stops, out of fold."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    sets, examples, names, inputs, unsafe = scored(paths, oof, policy)
-    # Each set's prompts as written come first, then training's copies of some of them.
-    written = np.concatenate([np.arange(len(held)) < len(load_examples(path)[1])
-                              for path, (_, held) in zip(paths, sets, strict=True)])  # fmt: skip
+    _, examples, names, inputs, unsafe, written = scored(paths, oof, policy)
     combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
     told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
     lang = [e.lang or DEFAULT for e in examples]
