@@ -10,7 +10,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
   and heldout8 written after the last change to the filter); the default set here is
   heldout5;
-- `heldout-lang-XX` to `heldout20-lang-XX` (14 languages each): blind sets, each round by
+- `heldout-lang-XX` to `heldout21-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); the rounds run so far are spent into training
   (`SPENT_BLIND_ROUNDS` in `moderation/train.py`; each is trained on only after its run).
