@@ -10,9 +10,10 @@ fold), tells each prompt's language from its normalised text as the moderator do
 English (English stays at the policy's `text_model.threshold`), counts the prompts stopped
 per written language, and how many of the spent blind sets (`heldoutN-lang-XX`) meet the
 issue's targets: at least 97% of unsafe and at most 2% of benign stopped ("rates"), and at
-least 95% of each disguised form as well ("all"). The models that scored a blind set never
-read it, but read the other rounds of its language: the first run of a new round, replayed
-once per spent round. Prompts as written are counted, not training's copies; only the
+least 95% of each disguised form as well ("all"), in all and per language, with each
+language's best candidate (`choose`: most of its sets meeting the rates). The models that
+scored a blind set never read it, but read the other rounds of its language: the first run
+of a new round, replayed once per spent round. Prompts as written are counted, not training's copies; only the
 combined decision is, not the few rules that act alone. Choose the threshold here, never
 on an unrun blind set.
 """
@@ -50,6 +51,7 @@ class Sweep(NamedTuple):
     blind_sets: int
     meeting_rates: int  # blind sets at >= 97% unsafe, <= 2% benign stopped
     meeting_all: int  # ... and >= 95% of each disguised form
+    meeting_by_language: dict[str, int]  # "XX": its blind sets meeting the rates
 
 
 def sweep(
@@ -77,9 +79,25 @@ def sweep(
         per_set = [rates([(e, s) for e, s, n, _ in pairs if n == name]) for name in blind]
         meeting = [r.recall >= TARGET_RECALL and r.false_positive_rate <= TARGET_FALSE_POSITIVE
                    for r in per_set]  # fmt: skip
+        by_language = {code: sum(m for name, m in zip(blind, meeting, strict=True)
+                                 if _language_of(name) == code)
+                       for code in sorted({_language_of(name) for name in blind})}  # fmt: skip
         out[candidate] = Sweep(row, len(blind), sum(meeting),
-                               sum(r.meets_targets for r in per_set))  # fmt: skip
+                               sum(r.meets_targets for r in per_set), by_language)  # fmt: skip
     return out
+
+
+def _language_of(name: str) -> str:
+    """A blind set's language: "heldout12-lang-zh" -> "zh"."""
+    return Path(name).stem.rsplit("-", 1)[1]
+
+
+def choose(report: dict[float, Sweep]) -> dict[str, float]:
+    """Each language's threshold: the candidate at which most of its blind sets meet the
+    rates; of candidates alike in that, the highest (fewest benign prompts stopped)."""
+    languages_ = next(iter(report.values())).meeting_by_language
+    return {code: max(report, key=lambda t: (report[t].meeting_by_language[code], t))
+            for code in languages_}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,13 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     ):
         cells = [f"{getattr(sweep, field)}/{sweep.blind_sets}" for sweep in report.values()]
         print(f"{label:22}" + "".join(f"{c:>16}" for c in cells))
+    chosen = choose(report)
+    for code in chosen:
+        cells = [f"{sweep.meeting_by_language[code]}" + ("*" if t == chosen[code] else "")
+                 for t, sweep in report.items()]  # fmt: skip
+        print(f"{'sets meeting: ' + code:22}" + "".join(f"{c:>16}" for c in cells))
+    print("* each language's choice: most of its sets meeting the rates, then the highest")
     if args.out:
         out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
                "report": {str(t): {"rates": {k: r.model_dump() for k, r in sweep.rates.items()},
                                    "blind_sets": sweep.blind_sets,
                                    "meeting_rates": sweep.meeting_rates,
-                                   "meeting_all": sweep.meeting_all}
-                          for t, sweep in report.items()}}  # fmt: skip
+                                   "meeting_all": sweep.meeting_all,
+                                   "meeting_by_language": sweep.meeting_by_language}
+                          for t, sweep in report.items()},
+               "chosen": chosen}  # fmt: skip
         args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     return 0
 

@@ -70,3 +70,17 @@ def test_the_command_names_the_scores_file_that_does_not_fit(
     with pytest.raises(SystemExit):
         language_thresholds.main([str(oof), *map(str, paths)])
     assert f"{oof}: 3 scores for" in capsys.readouterr().err
+
+
+def test_each_language_gets_the_candidate_most_of_its_sets_meet(tmp_path: Path) -> None:
+    paths = _sets(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
+    report = language_thresholds.sweep(paths, _scores(paths, 0.9, 0.1), [0.5, 0.0], policy)
+    assert report[0.5].meeting_by_language == {"fr": 10}
+    assert report[0.0].meeting_by_language == {"fr": 0}
+    assert language_thresholds.choose(report) == {"fr": 0.5}
+    # Of candidates that as many sets meet, the highest: it stops fewest benign prompts.
+    meeting = {0.3: {"fr": 7, "pl": 5}, 0.45: {"fr": 7, "pl": 6}, 0.4: {"fr": 7, "pl": 6}}
+    alike = {t: report[0.5]._replace(meeting_by_language=m) for t, m in meeting.items()}
+    assert language_thresholds.choose(alike) == {"fr": 0.45, "pl": 0.45}
