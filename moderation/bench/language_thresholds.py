@@ -11,10 +11,11 @@ English (English stays at the policy's `text_model.threshold`), counts the promp
 per written language, and how many of the spent blind sets (`heldoutN-lang-XX`) meet the
 issue's targets: at least 97% of unsafe and at most 2% of benign stopped ("rates"), and at
 least 95% of each disguised form as well ("all"), in all and per language, with each
-language's best candidate (`choose`: most of its sets meeting the rates). The models that
-scored a blind set never read it, but read the other rounds of its language: the first run
-of a new round, replayed once per spent round. Prompts as written are counted, not training's copies; only the
-combined decision is, not the few rules that act alone. Choose the threshold here, never
+language's choice (`choose`: the best for all, or its own best where that meets `--margin`
+more of its sets). The models that scored a blind set never read it, but read the other
+rounds of its language: the first run of a new round, replayed once per spent round.
+Prompts as written are counted, not training's copies; only the combined decision is, not
+the few rules that act alone. Choose the threshold here, never
 on an unrun blind set.
 """
 
@@ -92,12 +93,20 @@ def _language_of(name: str) -> str:
     return Path(name).stem.rsplit("-", 1)[1]
 
 
-def choose(report: dict[float, Sweep]) -> dict[str, float]:
-    """Each language's threshold: the candidate at which most of its blind sets meet the
-    rates; of candidates alike in that, the highest (fewest benign prompts stopped)."""
-    languages_ = next(iter(report.values())).meeting_by_language
-    return {code: max(report, key=lambda t: (report[t].meeting_by_language[code], t))
-            for code in languages_}  # fmt: skip
+def choose(report: dict[float, Sweep], margin: int = 0) -> dict[str, float]:
+    """Each language's threshold: the one for all (most blind sets meeting the rates; of
+    candidates alike in that, the highest: fewest benign prompts stopped), unless another
+    candidate meets at least `margin` more of the language's own sets than it does; then
+    the language's best (most of its sets, then the highest). A margin keeps a language
+    from chasing a set or two of noise."""
+    shared = max(report, key=lambda t: (report[t].meeting_rates, t))
+    languages_ = report[shared].meeting_by_language
+    out = {}
+    for code in languages_:
+        best = max(report, key=lambda t: (report[t].meeting_by_language[code], t))
+        gain = report[best].meeting_by_language[code] - languages_[code]
+        out[code] = best if gain >= max(margin, 1) else shared
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", type=Path, help="the sets (default: shipped ones)")
     parser.add_argument("--thresholds", nargs="+", type=float, default=list(CANDIDATES))
     parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
+    parser.add_argument("--margin", type=int, default=2,
+                        help="sets of its own a language must gain to leave the one for all")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
     try:
@@ -114,23 +125,24 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # scores saved for other sets: say which file
         parser.error(f"{args.oof}: {exc}")
     first = next(iter(report.values()))
-    print(f"{'written in':22}" + "".join(f"{t:>16}" for t in report))
+    print(f"{'written in':22}" + "".join(f"{t:>20}" for t in report))
     for key in first.rates:
         cells = [f"{r.unsafe_stopped}/{r.unsafe} {r.benign_stopped}/{r.benign}"
                  for r in (sweep.rates[key] for sweep in report.values())]  # fmt: skip
-        print(f"{key.removeprefix('lang:'):22}" + "".join(f"{c:>16}" for c in cells))
+        print(f"{key.removeprefix('lang:'):22}" + "".join(f"{c:>20}" for c in cells))
     for label, field in (
         ("blind sets: rates", "meeting_rates"),
         ("blind sets: all", "meeting_all"),
     ):
         cells = [f"{getattr(sweep, field)}/{sweep.blind_sets}" for sweep in report.values()]
-        print(f"{label:22}" + "".join(f"{c:>16}" for c in cells))
-    chosen = choose(report)
+        print(f"{label:22}" + "".join(f"{c:>20}" for c in cells))
+    chosen = choose(report, args.margin)
     for code in chosen:
         cells = [f"{sweep.meeting_by_language[code]}" + ("*" if t == chosen[code] else "")
                  for t, sweep in report.items()]  # fmt: skip
-        print(f"{'sets meeting: ' + code:22}" + "".join(f"{c:>16}" for c in cells))
-    print("* each language's choice: most of its sets meeting the rates, then the highest")
+        print(f"{'sets meeting: ' + code:22}" + "".join(f"{c:>20}" for c in cells))
+    print(f"* each language's choice: the best for all, unless its own best meets {args.margin} "
+          "more of its sets")
     if args.out:
         out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
                "report": {str(t): {"rates": {k: r.model_dump() for k, r in sweep.rates.items()},
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "meeting_all": sweep.meeting_all,
                                    "meeting_by_language": sweep.meeting_by_language}
                           for t, sweep in report.items()},
-               "chosen": chosen}  # fmt: skip
+               "margin": args.margin, "chosen": chosen}  # fmt: skip
         args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     return 0
 

@@ -72,7 +72,7 @@ def test_the_command_names_the_scores_file_that_does_not_fit(
     assert f"{oof}: 3 scores for" in capsys.readouterr().err
 
 
-def test_each_language_gets_the_candidate_most_of_its_sets_meet(tmp_path: Path) -> None:
+def test_a_language_leaves_the_threshold_for_all_only_by_a_margin(tmp_path: Path) -> None:
     paths = _sets(tmp_path)
     policy = tmp_path / "policy.yaml"
     policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
@@ -80,7 +80,12 @@ def test_each_language_gets_the_candidate_most_of_its_sets_meet(tmp_path: Path) 
     assert report[0.5].meeting_by_language == {"fr": 10}
     assert report[0.0].meeting_by_language == {"fr": 0}
     assert language_thresholds.choose(report) == {"fr": 0.5}
-    # Of candidates that as many sets meet, the highest: it stops fewest benign prompts.
-    meeting = {0.3: {"fr": 7, "pl": 5}, 0.45: {"fr": 7, "pl": 6}, 0.4: {"fr": 7, "pl": 6}}
-    alike = {t: report[0.5]._replace(meeting_by_language=m) for t, m in meeting.items()}
-    assert language_thresholds.choose(alike) == {"fr": 0.45, "pl": 0.45}
+    # The one for all: most sets met in all (0.45). A language leaves it only for a
+    # candidate that meets `margin` more of its own sets; of candidates alike, the highest.
+    meeting = {0.3: ({"fr": 7, "pl": 9}, 13), 0.45: ({"fr": 7, "pl": 6}, 16),
+               0.4: ({"fr": 7, "pl": 9}, 14)}  # fmt: skip
+    alike = {t: report[0.5]._replace(meeting_by_language=m, meeting_rates=total)
+             for t, (m, total) in meeting.items()}  # fmt: skip
+    assert language_thresholds.choose(alike) == {"fr": 0.45, "pl": 0.4}
+    assert language_thresholds.choose(alike, margin=3) == {"fr": 0.45, "pl": 0.4}
+    assert language_thresholds.choose(alike, margin=4) == {"fr": 0.45, "pl": 0.45}
