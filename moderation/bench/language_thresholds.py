@@ -141,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{sweep.meeting_by_language[code]}" + ("*" if t == chosen[code] else "")
                  for t, sweep in report.items()]  # fmt: skip
         print(f"{'sets meeting: ' + code:22}" + "".join(f"{c:>20}" for c in cells))
-    print(f"* each language's choice: the best for all, unless its own best meets {args.margin} "
-          "more of its sets")
+    print(
+        f"* each language's choice: the best for all, unless its own best meets {args.margin} "
+        "more of its sets"
+    )
     if args.out:
         out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
                "report": {str(t): {"rates": {k: r.model_dump() for k, r in sweep.rates.items()},

@@ -19,8 +19,10 @@ def test_prompts_are_counted_by_the_language_they_are_told(tmp_path: Path) -> No
     path = tmp_path / "set.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
     policy = tmp_path / "policy.yaml"
-    policy.write_text("categories:\n  violence: {action: block}\n"
-                      "text_model: {language_thresholds: {fr: 0.5, de: 0.5}}\n")
+    policy.write_text(
+        "categories:\n  violence: {action: block}\n"
+        "text_model: {language_thresholds: {fr: 0.5, de: 0.5}}\n"
+    )
     out = tmp_path / "told.json"
     assert language_told.main([str(path), "--policy", str(policy), "--out", str(out)]) == 0
     told = json.loads(out.read_text())["told"]
