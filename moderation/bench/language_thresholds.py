@@ -15,8 +15,7 @@ language's choice (`choose`: the best for all, or its own best where that meets 
 more of its sets). The models that scored a blind set never read it, but read the other
 rounds of its language: the first run of a new round, replayed once per spent round.
 Prompts as written are counted, not training's copies; only the combined decision is, not
-the few rules that act alone. Choose the threshold here, never
-on an unrun blind set.
+the few rules that act alone. Choose the threshold here, never on an unrun blind set.
 """
 
 from __future__ import annotations
@@ -43,6 +42,8 @@ from moderation.policy import load_policy
 from moderation.train import SPENT_LANGUAGE_SETS, training_paths
 
 CANDIDATES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)
+# Sets of its own (of about 20) a language must gain to leave the threshold for all.
+MARGIN = 2
 # A spent blind set of one language (evaluate.py): "heldout-lang-fr", "heldout12-lang-zh".
 BLIND_SET = re.compile(r"heldout\d*-lang-[a-z]{2}")
 
@@ -93,7 +94,7 @@ def _language_of(name: str) -> str:
     return Path(name).stem.rsplit("-", 1)[1]
 
 
-def choose(report: dict[float, Sweep], margin: int = 0) -> dict[str, float]:
+def choose(report: dict[float, Sweep], margin: int = MARGIN) -> dict[str, float]:
     """Each language's threshold: the one for all (most blind sets meeting the rates; of
     candidates alike in that, the highest: fewest benign prompts stopped), unless another
     candidate meets at least `margin` more of the language's own sets than it does; then
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", type=Path, help="the sets (default: shipped ones)")
     parser.add_argument("--thresholds", nargs="+", type=float, default=list(CANDIDATES))
     parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
-    parser.add_argument("--margin", type=int, default=2,
+    parser.add_argument("--margin", type=int, default=MARGIN,
                         help="sets of its own a language must gain to leave the one for all")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
