@@ -64,6 +64,10 @@ TRAINING_SETS = (
     # train-people cost), and prompts of 1 to 8 words: children, cameras, bodies, pills and
     # weapons on both sides.
     "train-people-2", "train-short",
+    # English near-misses over many fields (genres, games, history, talks, sport, moods,
+    # hyperbole), with unsafe neighbours, by two further authors (the twenty-second round):
+    # the models trained on more of the 14 languages grew stricter on English near-misses.
+    "train-near-miss", "train-near-miss-2",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
     # The first twenty-one rounds of language blind sets, spent by their one run
