@@ -1,7 +1,7 @@
 """Which threshold to give prompts in other languages than English, chosen out of fold.
 
     vidflow moderation-train --out M.npz --out-of-fold OOF.npy
-    python -m moderation.bench.language_thresholds OOF.npy --out L.json [SETS...]
+    python -m moderation.bench.language_thresholds OOF.npy --out L.json [SETS...] [--english]
 
 Scores every prompt of the sets the scores were saved for (default: the shipped training
 sets) with a combiner fitted on the other folds (as `combiner_columns` does: whole sets to a
@@ -16,6 +16,11 @@ more of its sets). The models that scored a blind set never read it, but read th
 rounds of its language: the first run of a new round, replayed once per spent round.
 Prompts as written are counted, not training's copies; only the combined decision is, not
 the few rules that act alone. Choose the threshold here, never on an unrun blind set.
+
+With `--english`, also sweeps the threshold of prompts told English (the other languages at
+the policy's) over the English prompts as written, and picks the one with the most unsafe
+stopped less benign stopped, as shares (`choose_english`): English has no blind sets among
+the training sets, and its blind sets (heldout5-8) are never chosen on.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from moderation.evaluate import (
 )
 from moderation.language import DEFAULT, languages
 from moderation.normalize import normalize
-from moderation.policy import load_policy
+from moderation.policy import Policy, load_policy
 from moderation.train import SPENT_LANGUAGE_SETS, training_paths
 
 CANDIDATES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)
+ENGLISH_CANDIDATES = (0.75, 0.7, 0.65, 0.6, 0.55, 0.5)
 # Sets of its own (of about 20) a language must gain to leave the threshold for all.
 MARGIN = 2
 # A spent blind set of one language (evaluate.py): "heldout-lang-fr", "heldout12-lang-zh".
@@ -56,6 +62,23 @@ class Sweep(NamedTuple):
     meeting_by_language: dict[str, int]  # "XX": its blind sets meeting the rates
 
 
+class _Read(NamedTuple):
+    examples: list[Any]
+    names: list[str]
+    combined: np.ndarray[Any, np.dtype[np.float64]]  # out of fold, `combiner_columns.scores`
+    told: np.ndarray[Any, Any]  # the language the moderator tells
+    written: list[str]  # the language written (lang field; English without one)
+    kept: np.ndarray[Any, np.dtype[np.bool_]]  # a prompt as written, not a training copy
+
+
+def _read(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy: Policy) -> _Read:
+    _, examples, names, inputs, unsafe, written = scored(paths, oof, policy)
+    combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
+    told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
+    return _Read(examples, names, combined, told, [e.lang or DEFAULT for e in examples],
+                 written)  # fmt: skip
+
+
 def sweep(
     paths: Sequence[Path],
     oof: np.ndarray[Any, Any],
@@ -64,10 +87,7 @@ def sweep(
 ) -> dict[float, Sweep]:
     """What each candidate threshold for other languages than English stops, out of fold."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    _, examples, names, inputs, unsafe, written = scored(paths, oof, policy)
-    combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
-    told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
-    lang = [e.lang or DEFAULT for e in examples]
+    examples, names, combined, told, lang, written = _read(paths, oof, policy)
     blind = [n for n in dict.fromkeys(names) if BLIND_SET.fullmatch(Path(n).stem)]
     out: dict[float, Sweep] = {}
     for candidate in candidates:
@@ -87,6 +107,36 @@ def sweep(
         out[candidate] = Sweep(row, len(blind), sum(meeting),
                                sum(r.meets_targets for r in per_set), by_language)  # fmt: skip
     return out
+
+
+def english_sweep(
+    paths: Sequence[Path],
+    oof: np.ndarray[Any, Any],
+    candidates: Sequence[float] = ENGLISH_CANDIDATES,
+    policy_path: Path | None = None,
+) -> dict[float, Rates]:
+    """What each candidate threshold for prompts told English stops of the English prompts
+    as written, out of fold; the other languages keep the policy's thresholds."""
+    policy = load_policy(policy_path) if policy_path else load_policy()
+    examples, _, combined, told, lang, written = _read(paths, oof, policy)
+    own = policy.text_model.language_thresholds
+    others = np.array([own.get(code, policy.text_model.threshold) for code in told])
+    out: dict[float, Rates] = {}
+    for candidate in candidates:
+        stopped = combined >= np.where(told == DEFAULT, candidate, others)
+        out[candidate] = rates([(e, bool(s)) for e, s, w, keep
+                                in zip(examples, stopped, lang, written, strict=True)
+                                if keep and w == DEFAULT])  # fmt: skip
+    return out
+
+
+def choose_english(report: dict[float, Rates]) -> float:
+    """The candidate with the most unsafe English prompts stopped less benign ones, as
+    shares (Youden's J: a missed unsafe prompt and a stopped benign one cost alike, as the
+    English targets, >= 98.6% and <= 1.6%, nearly have it); of candidates alike, the
+    highest."""
+    return max(report, key=lambda t: (round(report[t].recall - report[t].false_positive_rate,
+                                            9), t))  # fmt: skip
 
 
 def _language_of(name: str) -> str:
@@ -118,11 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", type=Path, help="policy YAML (default: the shipped one)")
     parser.add_argument("--margin", type=int, default=MARGIN,
                         help="sets of its own a language must gain to leave the one for all")  # fmt: skip
+    parser.add_argument("--english", nargs="*", type=float,
+                        help="also sweep these thresholds for English (default candidates: "
+                             f"{' '.join(map(str, ENGLISH_CANDIDATES))})")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
+    paths = args.files or training_paths()
     try:
-        report = sweep(args.files or training_paths(), np.load(args.oof), args.thresholds,
-                       args.policy)  # fmt: skip
+        report = sweep(paths, np.load(args.oof), args.thresholds, args.policy)
+        english = (english_sweep(paths, np.load(args.oof), args.english or ENGLISH_CANDIDATES,
+                                 args.policy) if args.english is not None else {})  # fmt: skip
     except ValueError as exc:  # scores saved for other sets: say which file
         parser.error(f"{args.oof}: {exc}")
     first = next(iter(report.values()))
@@ -146,15 +201,27 @@ def main(argv: list[str] | None = None) -> int:
         f"* each language's choice: the best for all, unless its own best meets {args.margin} "
         "more of its sets"
     )
+    if english:
+        print(f"\n{'English threshold':22}" + "".join(f"{t:>20}" for t in english))
+        cells = [f"{r.unsafe_stopped}/{r.unsafe} {r.benign_stopped}/{r.benign}"
+                 for r in english.values()]  # fmt: skip
+        print(f"{'en (as written)':22}" + "".join(f"{c:>20}" for c in cells))
+        best = choose_english(english)
+        cells = [f"{r.recall - r.false_positive_rate:.4f}" + ("*" if t == best else "")
+                 for t, r in english.items()]  # fmt: skip
+        print(f"{'recall - benign rate':22}" + "".join(f"{c:>20}" for c in cells))
+        print("* the English choice: the most unsafe stopped less benign stopped, as shares")
     if args.out:
-        out = {"oof": str(args.oof), "files": len(args.files or training_paths()),
+        out = {"oof": str(args.oof), "files": len(paths),
                "report": {str(t): {"rates": {k: r.model_dump() for k, r in sweep.rates.items()},
                                    "blind_sets": sweep.blind_sets,
                                    "meeting_rates": sweep.meeting_rates,
                                    "meeting_all": sweep.meeting_all,
                                    "meeting_by_language": sweep.meeting_by_language}
                           for t, sweep in report.items()},
-               "margin": args.margin, "chosen": chosen}  # fmt: skip
+               "margin": args.margin, "chosen": chosen,
+               "english": {str(t): r.model_dump() for t, r in english.items()},
+               "english_chosen": choose_english(english) if english else None}  # fmt: skip
         args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     return 0
 

@@ -89,3 +89,38 @@ def test_a_language_leaves_the_threshold_for_all_only_by_a_margin(tmp_path: Path
     assert language_thresholds.choose(alike) == {"fr": 0.45, "pl": 0.4}
     assert language_thresholds.choose(alike, margin=3) == {"fr": 0.45, "pl": 0.4}
     assert language_thresholds.choose(alike, margin=4) == {"fr": 0.45, "pl": 0.45}
+
+
+def test_the_english_threshold_moves_english_prompts_only(tmp_path: Path) -> None:
+    paths = _sets(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  violence: {action: block}\n"
+                      "text_model: {threshold: 0.5, language_thresholds: {fr: 0.5}}\n")  # fmt: skip
+    # The combiner's scores tell unsafe from benign: at 1.0 no English prompt is stopped,
+    # at 0.0 all are, and in between the unsafe ones only; French stays at its 0.5.
+    report = language_thresholds.english_sweep(paths, _scores(paths, 0.9, 0.1),
+                                               [1.0, 0.5, 0.0], policy)  # fmt: skip
+    assert [(r.unsafe_stopped, r.benign_stopped) for r in report.values()] == [
+        (0, 0), (10, 0), (10, 10)]  # fmt: skip
+    assert all(r.unsafe == 10 and r.benign == 10 for r in report.values())  # English only
+    assert language_thresholds.choose_english(report) == 0.5
+    # Where two candidates do alike, the higher one (fewer benign prompts at risk).
+    report[0.7] = report[0.5]
+    assert language_thresholds.choose_english(report) == 0.7
+
+
+def test_the_command_writes_the_english_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:  # fmt: skip
+    paths = _sets(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("categories:\n  violence: {action: block}\ntext_model: {threshold: 0.5}\n")
+    oof = tmp_path / "oof.npy"
+    np.save(oof, _scores(paths, 0.9, 0.1))
+    out = tmp_path / "l.json"
+    assert language_thresholds.main([str(oof), *map(str, paths), "--policy", str(policy),
+                                     "--thresholds", "0.5", "--english", "0.5", "0.0",
+                                     "--out", str(out)]) == 0  # fmt: skip
+    written = json.loads(out.read_text())
+    assert written["english_chosen"] == 0.5
+    assert written["english"]["0.0"]["benign_stopped"] == 10
+    assert "en (as written)" in capsys.readouterr().out
