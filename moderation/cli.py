@@ -44,6 +44,22 @@ def _train(args: argparse.Namespace) -> int:
                                            authors=args.cv_authors, multilingual=multilingual,
                                            progress=_progress))  # fmt: skip
         return 0
+    if args.refit:
+        if args.out_of_fold is None:
+            print("moderation-train: --refit needs --out-of-fold, the scores saved with the "
+                  "model", file=sys.stderr)  # fmt: skip
+            return 2
+        try:
+            import numpy as np
+
+            model = train.refit_combiners(args.refit, paths, np.load(args.out_of_fold), args.out,
+                                          policy)  # fmt: skip
+        except (OSError, ValueError) as exc:
+            print(f"moderation-train: {args.out_of_fold}: {exc}", file=sys.stderr)
+            return 2
+        split = ", ".join(model.combiner_languages) or "none"
+        print(f"wrote {args.out}: combiners fitted again (a combiner of their own: {split})")
+        return 0
     model = train.train(paths, args.out, args.c, policy=policy, progress=_progress,
                         multilingual=multilingual, out_of_fold_to=args.out_of_fold)  # fmt: skip
     print(f"wrote {args.out}: {len(model.buckets)} features, classes {', '.join(model.classes)}")
@@ -112,6 +128,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         help="also save each prompt's out-of-fold P(unsafe), the combiner's model columns "
         "(.npy), for `python -m moderation.bench.combiner_columns`",
+    )
+    train.add_argument(
+        "--refit",
+        type=Path,
+        metavar="MODEL",
+        help="fit MODEL's combiners again on the --out-of-fold scores saved when it was "
+        "trained on these sets (minutes, not a training), and write it to --out",
     )
     train.add_argument("--c", type=float, default=C, help="inverse regularisation strength")
     train.add_argument(

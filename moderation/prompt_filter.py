@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.language import languages
+from moderation.language import DEFAULT, languages
 from moderation.normalize import (
     CJK_CHAR,
     normalize,
@@ -410,7 +410,8 @@ class PromptModerator:
         """The learned decision on each prompt: the model and combiner (text_model.py).
 
         A prompt in a language with a threshold of its own (`language_thresholds`, told from
-        its normalised text) is judged at that one.
+        its normalised text) is judged at that one; one told to be in a language of the
+        model's second combiner (`TextModel.combiner_languages`) is weighed by that one.
 
         The model's probability of "unsafe" is the sum over the categories this policy
         moderates (present, and not allowed), so a repository's own policy without, say, a
@@ -437,11 +438,12 @@ class PromptModerator:
             unsafe.append(subword.sum(axis=1))
             probabilities = (probabilities + subword) / 2
         hits = self.hits(reasons, model.unsafe_classes)
-        combined = model.combine(np.column_stack(unsafe), hits, profanity, hidden_words(prompts))
-        thresholds = [rule.threshold] * len(prompts)
-        if rule.language_thresholds:
-            told = languages(normalized, rule.language_thresholds)
-            thresholds = [rule.language_thresholds.get(lang, rule.threshold) for lang in told]
+        # Told once, among the languages with a threshold or a combiner of their own.
+        among = {*rule.language_thresholds, *model.combiner_languages}
+        told = languages(normalized, among) if among else [DEFAULT] * len(prompts)
+        combined = model.combine(np.column_stack(unsafe), hits, profanity,
+                                 hidden_words(prompts), told)  # fmt: skip
+        thresholds = [rule.language_thresholds.get(lang, rule.threshold) for lang in told]
         out: list[Reason | None] = []
         for row, score, threshold, fired, found in zip(
             probabilities, combined, thresholds, hits, reasons, strict=True

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from itertools import pairwise
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from moderation.language import DEFAULT
 from moderation.normalize import disguises, normalize, squeeze
 from moderation.subword_model import SubwordModel
 
@@ -187,6 +188,11 @@ class TextModel:
     # rest no say.
     combiner: np.ndarray[Any, np.dtype[np.float64]] | None = None
     combiner_bias: float = 0.0
+    # A second combiner, fitted on the prompts told to be in one of `combiner_languages`
+    # (language.py) alone, for those; prompts told English keep the first. None: one for all.
+    combiner_other: np.ndarray[Any, np.dtype[np.float64]] | None = None
+    combiner_other_bias: float = 0.0
+    combiner_languages: tuple[str, ...] = ()
     # What it was trained on: {file name: SHA-256}, and the settings, as JSON.
     provenance: str = "{}"
     source: str = ""
@@ -215,11 +221,17 @@ class TextModel:
         hits: np.ndarray[Any, np.dtype[Any]],
         profanity: np.ndarray[Any, np.dtype[Any]],
         hidden: np.ndarray[Any, np.dtype[Any]],
+        told: Sequence[str] | None = None,
     ) -> np.ndarray[Any, np.dtype[np.float64]]:
         """P(unsafe) from all signals; `hits` has a column per `unsafe_classes`, `unsafe`
-        a column per model (`signals`), `hidden` is `hidden_words` of the prompts."""
-        z = evidence_matrix(unsafe, hits, profanity, hidden) @ self.combiner_weights()
-        return np.asarray(1.0 / (1.0 + np.exp(-(z + self.combiner_bias))), dtype=np.float64)
+        a column per model (`signals`), `hidden` is `hidden_words` of the prompts, `told`
+        each prompt's language (`language.languages`; None: English for all)."""
+        x = evidence_matrix(unsafe, hits, profanity, hidden)
+        z = x @ self.combiner_weights() + self.combiner_bias
+        if self.combiner_other is not None and told is not None:
+            other = np.array([lang != DEFAULT for lang in told], dtype=bool)
+            z[other] = x[other] @ self.combiner_other + self.combiner_other_bias
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
     @classmethod
     def load(cls, path: Path | None = None) -> TextModel:
@@ -236,6 +248,7 @@ class TextModel:
             if int(data["format"]) != MODEL_FORMAT:
                 raise ValueError(f"{name}: model format {int(data['format'])}, "
                                  f"this vidflow reads {MODEL_FORMAT}; retrain it")  # fmt: skip
+            split = "combiner_other" in data
             return cls(
                 classes=tuple(str(c) for c in data["classes"]),
                 buckets=data["buckets"].astype(np.int64),
@@ -243,6 +256,11 @@ class TextModel:
                 bias=data["bias"].astype(np.float32),
                 combiner=data["combiner"].astype(np.float64),
                 combiner_bias=float(data["combiner_bias"]),
+                combiner_other=(data["combiner_other"].astype(np.float64) if split else None),
+                combiner_other_bias=float(data["combiner_other_bias"]) if split else 0.0,
+                combiner_languages=(
+                    tuple(str(c) for c in data["combiner_languages"]) if split else ()
+                ),
                 provenance=str(data["provenance"]),
                 source=name,
                 subword=(
@@ -255,6 +273,12 @@ class TextModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         subword = self.subword.arrays(SUBWORD) if self.subword is not None else {}
+        other = (
+            {"combiner_other": self.combiner_other,
+             "combiner_other_bias": np.float64(self.combiner_other_bias),
+             "combiner_languages": np.array(self.combiner_languages)}
+            if self.combiner_other is not None else {}
+        )  # fmt: skip
         with partial.open("wb") as handle:
             np.savez_compressed(
                 handle,
@@ -266,7 +290,8 @@ class TextModel:
                 combiner=self.combiner_weights(),
                 combiner_bias=np.float64(self.combiner_bias),
                 provenance=np.array(self.provenance),
-                **subword,  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+                **other,  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+                **subword,  # type: ignore[arg-type]
             )
         partial.replace(path)
 

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from moderation.evaluate import Example, load_examples
+from moderation.language import DEFAULT
 from moderation.normalize import normalize
 from moderation.policy import Policy, load_policy
 from moderation.subword_model import UNKNOWN, SubwordModel, mean_matrix, prompt_vectors
@@ -79,6 +80,11 @@ TRAINING_SETS = (
 C = 16.0
 # Folds of the out-of-fold scores the combiner learns from.
 FOLDS = 6
+# Prompts told to be in one of these languages get a combiner of their own, fitted on them
+# alone; those told English keep theirs (`fit_combiners`). With one for all, the other
+# languages' prompts (most of the data since the fifteenth round) set the weight English
+# prompts give each signal too. Empty: one combiner for all.
+SPLIT_LANGUAGES: tuple[str, ...] = SPENT_LANGUAGE_SETS
 # Inverse L2 strength of the subword model's head (on standardised features); picked by
 # leave-one-language-out cross-validation (docs/moderation-multilingual.md).
 SUBWORD_C = 1.0
@@ -533,12 +539,103 @@ def fit_combiner(
     return regression.coef_[0].astype(np.float64), float(regression.intercept_[0])
 
 
+class Combiners(NamedTuple):
+    weights: np.ndarray[Any, np.dtype[np.float64]]
+    bias: float
+    other: np.ndarray[Any, np.dtype[np.float64]] | None  # for prompts told another language
+    other_bias: float
+
+
+def told_languages(examples: Sequence[Example]) -> np.ndarray[Any, np.dtype[Any]]:
+    """Each example's language as the moderator tells it (English or one of
+    SPLIT_LANGUAGES), from its normalised text."""
+    from moderation.language import languages
+
+    return np.array(languages((normalize(e.text) for e in examples), SPLIT_LANGUAGES))
+
+
+def fit_combiners(
+    inputs: np.ndarray[Any, np.dtype[Any]],
+    unsafe: np.ndarray[Any, np.dtype[np.bool_]],
+    told: np.ndarray[Any, np.dtype[Any]] | None,
+) -> Combiners:
+    """One combiner for the prompts told English and one for the rest (`SPLIT_LANGUAGES`),
+    each fitted on its own prompts; one for all where `told` is None or a side lacks
+    benign or unsafe examples."""
+    if told is not None:
+        english = told == DEFAULT
+        sides = (english, ~english)
+        if all(unsafe[side].any() and not unsafe[side].all() for side in sides):
+            (weights, bias), (other, other_bias) = (fit_combiner(inputs[side], unsafe[side])
+                                                    for side in sides)  # fmt: skip
+            return Combiners(weights, bias, other, other_bias)
+    weights, bias = fit_combiner(inputs, unsafe)
+    return Combiners(weights, bias, None, 0.0)
+
+
+def combined_out_of_fold(
+    inputs: np.ndarray[Any, np.dtype[np.float64]],
+    unsafe: np.ndarray[Any, np.dtype[np.bool_]],
+    folds: np.ndarray[Any, np.dtype[Any]],
+    told: np.ndarray[Any, np.dtype[Any]] | None = None,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """P(unsafe) of each row from combiners (`fit_combiners`) fitted on the other folds."""
+    out = np.zeros(len(unsafe))
+    for k in np.unique(folds):
+        fitted, held = folds != k, folds == k
+        combiners = fit_combiners(inputs[fitted], unsafe[fitted],
+                                  None if told is None else told[fitted])  # fmt: skip
+        z = inputs[held] @ combiners.weights + combiners.bias
+        if combiners.other is not None and told is not None:
+            other = told[held] != DEFAULT
+            z[other] = inputs[held][other] @ combiners.other + combiners.other_bias
+        out[held] = 1 / (1 + np.exp(-z))
+    return out
+
+
+def with_combiners(model: TextModel, combiners: Combiners) -> TextModel:
+    split = combiners.other is not None
+    return replace(model, combiner=combiners.weights, combiner_bias=combiners.bias,
+                   combiner_other=combiners.other, combiner_other_bias=combiners.other_bias,
+                   combiner_languages=SPLIT_LANGUAGES if split else ())  # fmt: skip
+
+
+def refit_combiners(
+    model_path: Path,
+    paths: Sequence[Path],
+    oof: np.ndarray[Any, np.dtype[Any]],
+    out: Path,
+    policy: Policy | None = None,
+) -> TextModel:
+    """The model at `model_path` with its combiners fitted again on the out-of-fold scores
+    `train` saved for `paths` (`SPLIT_LANGUAGES` as now), written to `out`: the models
+    themselves are kept, so no fold is fitted again."""
+    model = TextModel.load(model_path)
+    examples = [e for _, held in load_sets(paths) for e in held]
+    if len(examples) != len(oof) or oof.shape[1] != model.signals:
+        raise ValueError(f"{len(oof)} scores of {oof.shape[1]} models for {len(examples)} "
+                         f"prompts and {model.signals} models: not these sets' scores")  # fmt: skip
+    inputs, _, _ = evidence(examples, oof, model.unsafe_classes, policy)
+    unsafe = np.array([e.label == "unsafe" for e in examples])
+    combiners = fit_combiners(inputs, unsafe, told_languages(examples) if SPLIT_LANGUAGES else None)
+    settings = json.loads(model.provenance)
+    settings["combiner_languages"] = list(SPLIT_LANGUAGES) if combiners.other is not None else []
+    refitted = replace(with_combiners(model, combiners),
+                       provenance=json.dumps(settings, sort_keys=True))  # fmt: skip
+    refitted.save(out)
+    return refitted
+
+
 def training_paths() -> list[Path]:
     return [DATA / f"{name}.jsonl" for name in TRAINING_SETS]
 
 
 def provenance(
-    paths: Sequence[Path], c: float, folds: int, subword: SubwordModel | None = None
+    paths: Sequence[Path],
+    c: float,
+    folds: int,
+    subword: SubwordModel | None = None,
+    split: bool = False,
 ) -> str:
     """What a model was trained on: each file's SHA-256, and the settings."""
     digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
@@ -547,7 +644,8 @@ def provenance(
                                 "copy_every": {"style": STYLE_COPY_EVERY,
                                                "howto": HOWTO_COPY_EVERY,
                                                "romanised": ROMANISED_COPY_EVERY},
-                                "romanised": ROMANISED_LANGS}  # fmt: skip
+                                "romanised": ROMANISED_LANGS,
+                                "combiner_languages": list(SPLIT_LANGUAGES) if split else []}  # fmt: skip
     if subword is not None:
         from importlib.metadata import version
 
@@ -591,9 +689,11 @@ def train(
         with Path(out_of_fold_to).open("wb") as handle:
             np.save(handle, unsafe)
     inputs, _, _ = evidence(examples, unsafe, model.unsafe_classes, policy)
-    weights, bias = fit_combiner(inputs, np.array([e.label == "unsafe" for e in examples]))
-    model = replace(model, combiner=weights, combiner_bias=bias, subword=subword,
-                    provenance=provenance(paths, c, folds, subword))  # fmt: skip
+    combiners = fit_combiners(inputs, np.array([e.label == "unsafe" for e in examples]),
+                              told_languages(examples) if SPLIT_LANGUAGES else None)  # fmt: skip
+    model = replace(with_combiners(model, combiners), subword=subword,
+                    provenance=provenance(paths, c, folds, subword,
+                                          combiners.other is not None))  # fmt: skip
     model.save(out)
     return model
 
@@ -678,10 +778,8 @@ def cross_validation_table(
     inputs, ruled, alone = evidence(examples, unsafe, classes, policy)
     labels = np.array([e.label == "unsafe" for e in examples])
     owner = np.concatenate([np.full(len(held), i) for i, (_, held) in enumerate(sets)])
-    combined = np.zeros(len(examples))
-    for i in range(len(sets)):
-        weights, bias = fit_combiner(inputs[owner != i], labels[owner != i])
-        combined[owner == i] = 1.0 / (1.0 + np.exp(-(inputs[owner == i] @ weights + bias)))
+    combined = combined_out_of_fold(inputs, labels, owner,
+                                    told_languages(examples) if SPLIT_LANGUAGES else None)  # fmt: skip
     threshold = policy.text_model.threshold
     columns: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {"n-gram": unsafe[:, 0] >= threshold}
     if teacher is not None:

@@ -26,7 +26,13 @@ import numpy as np
 from moderation.evaluate import Example, Rates, load_examples, rates
 from moderation.policy import Policy, load_policy
 from moderation.text_model import BENIGN, HIDDEN_WORDS
-from moderation.train import evidence, fit_combiner, label_of, training_paths, with_copies
+from moderation.train import (
+    combined_out_of_fold,
+    evidence,
+    label_of,
+    training_paths,
+    with_copies,
+)
 
 FOLDS = 5
 
@@ -39,13 +45,11 @@ def scores(
     inputs: np.ndarray[Any, np.dtype[np.float64]],
     unsafe: np.ndarray[Any, np.dtype[np.bool_]],
     folds: np.ndarray[Any, np.dtype[np.int64]],
+    told: np.ndarray[Any, np.dtype[Any]] | None = None,
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """P(unsafe) of each row from a combiner fitted on the other folds."""
-    out = np.zeros(len(unsafe))
-    for k in np.unique(folds):
-        weights, bias = fit_combiner(inputs[folds != k], unsafe[folds != k])
-        out[folds == k] = 1 / (1 + np.exp(-(inputs[folds == k] @ weights + bias)))
-    return out
+    """P(unsafe) of each row from combiners fitted on the other folds (`train.fit_combiners`:
+    with `told`, one for prompts told English and one for the rest)."""
+    return combined_out_of_fold(inputs, unsafe, folds, told)
 
 
 def slice_of(name: str) -> str:

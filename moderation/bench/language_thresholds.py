@@ -44,7 +44,7 @@ from moderation.evaluate import (
 from moderation.language import DEFAULT, languages
 from moderation.normalize import normalize
 from moderation.policy import Policy, load_policy
-from moderation.train import SPENT_LANGUAGE_SETS, training_paths
+from moderation.train import SPENT_LANGUAGE_SETS, SPLIT_LANGUAGES, training_paths
 
 CANDIDATES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)
 ENGLISH_CANDIDATES = (0.75, 0.7, 0.65, 0.6, 0.55, 0.5)
@@ -73,8 +73,11 @@ class _Read(NamedTuple):
 
 def _read(paths: Sequence[Path], oof: np.ndarray[Any, Any], policy: Policy) -> _Read:
     _, examples, names, inputs, unsafe, written = scored(paths, oof, policy)
-    combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]))
     told = np.array(languages((normalize(e.text) for e in examples), SPENT_LANGUAGE_SETS))
+    # The combiners as training fits them now: one for English, one for the rest (the
+    # languages told apart are the same: SPLIT_LANGUAGES are the SPENT_LANGUAGE_SETS).
+    split = told if SPLIT_LANGUAGES else None
+    combined = scores(inputs, unsafe, np.array([fold_of(n) for n in names]), split)
     return _Read(examples, names, combined, told, [e.lang or DEFAULT for e in examples],
                  written)  # fmt: skip
 
