@@ -41,15 +41,9 @@ def fold_of(name: str) -> int:
     return zlib.crc32(Path(name).stem.encode()) % FOLDS
 
 
-def scores(
-    inputs: np.ndarray[Any, np.dtype[np.float64]],
-    unsafe: np.ndarray[Any, np.dtype[np.bool_]],
-    folds: np.ndarray[Any, np.dtype[np.int64]],
-    told: np.ndarray[Any, np.dtype[Any]] | None = None,
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """P(unsafe) of each row from combiners fitted on the other folds (`train.fit_combiners`:
-    with `told`, one for prompts told English and one for the rest)."""
-    return combined_out_of_fold(inputs, unsafe, folds, told)
+# P(unsafe) of each row from combiners fitted on the other folds (with `told`, one for
+# prompts told English and one for the rest), as training fits them.
+scores = combined_out_of_fold
 
 
 def slice_of(name: str) -> str:
