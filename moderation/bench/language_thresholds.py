@@ -87,10 +87,12 @@ def sweep(
     oof: np.ndarray[Any, Any],
     candidates: Sequence[float] = CANDIDATES,
     policy_path: Path | None = None,
+    read: _Read | None = None,
 ) -> dict[float, Sweep]:
-    """What each candidate threshold for other languages than English stops, out of fold."""
+    """What each candidate threshold for other languages than English stops, out of fold
+    (`read`: the sets already scored, as `english_sweep` also takes them)."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    examples, names, combined, told, lang, written = _read(paths, oof, policy)
+    examples, names, combined, told, lang, written = read or _read(paths, oof, policy)
     blind = [n for n in dict.fromkeys(names) if BLIND_SET.fullmatch(Path(n).stem)]
     out: dict[float, Sweep] = {}
     for candidate in candidates:
@@ -117,11 +119,12 @@ def english_sweep(
     oof: np.ndarray[Any, Any],
     candidates: Sequence[float] = ENGLISH_CANDIDATES,
     policy_path: Path | None = None,
+    read: _Read | None = None,
 ) -> dict[float, Rates]:
     """What each candidate threshold for prompts told English stops of the English prompts
     as written, out of fold; the other languages keep the policy's thresholds."""
     policy = load_policy(policy_path) if policy_path else load_policy()
-    examples, _, combined, told, lang, written = _read(paths, oof, policy)
+    examples, _, combined, told, lang, written = read or _read(paths, oof, policy)
     own = policy.text_model.language_thresholds
     others = np.array([own.get(code, policy.text_model.threshold) for code in told])
     out: dict[float, Rates] = {}
@@ -178,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.files or training_paths()
     try:
-        report = sweep(paths, np.load(args.oof), args.thresholds, args.policy)
-        english = (english_sweep(paths, np.load(args.oof), args.english or ENGLISH_CANDIDATES,
-                                 args.policy) if args.english is not None else {})  # fmt: skip
+        oof = np.load(args.oof)
+        policy = load_policy(args.policy) if args.policy else load_policy()
+        read = _read(paths, oof, policy)  # the rules over every prompt: once for both sweeps
+        report = sweep(paths, oof, args.thresholds, args.policy, read)
+        english = (english_sweep(paths, oof, args.english or ENGLISH_CANDIDATES, args.policy,
+                                 read) if args.english is not None else {})  # fmt: skip
     except ValueError as exc:  # scores saved for other sets: say which file
         parser.error(f"{args.oof}: {exc}")
     first = next(iter(report.values()))
