@@ -35,6 +35,9 @@ EXIT_TERMINATED = 143
 # same Ctrl-C already stopped, is cut short.
 STOP_GRACE_S = 10.0
 
+# How long a run waits for Prefect's temporary server to start (see main).
+EPHEMERAL_STARTUP_TIMEOUT_S = 180
+
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so every `finally` runs: the generation child is
@@ -117,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # network), and on a busy machine that write lost a lock race with the run's own and
     # printed a traceback during Ctrl-C. Off unless the user turns it on.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect waits 20 s for its temporary server. A fresh machine (new database, migrations
+    # run, the server's modules imported from source) took 18 s on this 2-core CPU idle, and
+    # over 20 s under load, so the first `vidflow run` failed with an internal error. A
+    # longer wait costs nothing when the server is quick. The user's own value wins.
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_TIMEOUT_S)
+    )
     parser = build_parser()
     args = parser.parse_args(argv)
     in_main = threading.current_thread() is threading.main_thread()

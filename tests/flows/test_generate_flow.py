@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -132,20 +133,25 @@ def test_a_crash_mid_batch_loses_no_finished_video(vidflow_env: Path) -> None:
     # The child runs its own ephemeral Prefect server: give it a Prefect home of its own, not
     # the user's (whose database another Prefect version may have migrated).
     env = {**os.environ, "PREFECT_HOME": str(vidflow_env / "prefect-home")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vidflow.cli", "run"],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = vidflow_env / "run.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vidflow.cli", "run"],
+            env=env,
+            start_new_session=True,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not any(ledger.glob("*.json")):
-            assert process.poll() is None, "the run ended before it could be interrupted"
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"the run ended before it could be interrupted:\n{tail}")
             time.sleep(0.05)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # none left if the run ended itself
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     finished = {p.stem for p in ledger.glob("*.json")}
     assert 1 <= len(finished) < 5

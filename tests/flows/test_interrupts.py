@@ -40,8 +40,6 @@ def start_run(env_root: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PREFECT_HOME": str(env_root / "prefect-home"),
-        # A busy CI machine can take longer than Prefect's default 20 s to start it.
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "vidflow.cli", "run"],

@@ -74,7 +74,6 @@ def test_kill_9_between_video_and_manifest_then_a_rerun_loses_nothing(vidflow_en
         **os.environ,
         CRASH_AT_ENV: "video-moved",
         "PREFECT_HOME": str(vidflow_env / "prefect-home"),
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "vidflow.cli", "run"],

@@ -48,3 +48,28 @@ def test_prefect_telemetry_is_off_unless_the_user_turns_it_on(
     with pytest.raises(SystemExit):
         main(["--version"])
     assert PrefectSettings().server.analytics_enabled is True
+
+
+@pytest.mark.parametrize("given", [None, "7"])
+def test_the_temporary_server_gets_time_to_start_unless_the_user_says_otherwise(
+    given: str | None,
+) -> None:
+    from vidflow.cli import EPHEMERAL_STARTUP_TIMEOUT_S
+
+    name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    env = {k: v for k, v in os.environ.items() if k != name}
+    if given is not None:
+        env[name] = given
+    # A fresh process, as a run is: Prefect fixes its settings when first imported, so the
+    # default must be in place before then. The value printed is the one the server's start
+    # waits on.
+    code = (
+        "from vidflow.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as s\n"
+        "print(s.value())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout.split()[-1]) == int(given or EPHEMERAL_STARTUP_TIMEOUT_S)
