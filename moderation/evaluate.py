@@ -14,7 +14,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
   it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout21; heldout22
-  waits for its first run).
+  has had its first run, on the shipped twenty-second model).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,

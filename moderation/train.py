@@ -66,7 +66,7 @@ TRAINING_SETS = (
     # weapons on both sides.
     "train-people-2", "train-short",
     # English near-misses over many fields (genres, games, history, talks, sport, moods,
-    # hyperbole), with unsafe neighbours, by two further authors (the twenty-second round):
+    # hyperbole), with unsafe neighbours, by two further authors (the twenty-first round):
     # the models trained on more of the 14 languages grew stricter on English near-misses.
     "train-near-miss", "train-near-miss-2",
     # Written in 14 languages and mixed-language, one author a file (issue 15).

