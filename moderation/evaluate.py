@@ -19,6 +19,9 @@ The shipped sets (`moderation/data/`), in the order they were written:
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
   cameras, bodies, pills, knives), by a further author, never trained on.
+- `heldout-requests`: benign scenes in English and the 14 languages, each written bare and as
+  a chat request ("hi! can you make me a video of ..., please"; `frame`, `pair`), and unsafe
+  requests, by a further author, never trained on; measured per frame.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
@@ -71,6 +74,12 @@ class Example(BaseModel):
         None,
         description="ISO 639-1 code, or 'mixed'; none: English (docs/moderation-labelling.md).",
     )
+    frame: str | None = Field(
+        None,
+        description="How the prompt is worded: 'bare' (a scene as a prompt file holds it) or "
+        "'request' (the same asked as of a chat assistant: a greeting, 'make me a video', "
+        "'please'); a set that has it is measured per frame too.",
+    )
 
 
 class Miss(BaseModel):
@@ -122,6 +131,10 @@ class EvalReport(BaseModel):
         default_factory=dict,
         description="Per language (the examples' lang field; 'en' where none), when the set "
         "names any language.",
+    )
+    by_frame: dict[str, Rates] = Field(
+        default_factory=dict,
+        description="Per frame (the examples' frame field), when the set names any.",
     )
     ms_per_prompt: float
     misses: list[Miss]
@@ -181,14 +194,18 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
     unsafe = sum(len(v) for v in hits.values())
     unsafe_stopped = sum(sum(v) for v in hits.values())
     benign = len(examples) - unsafe
+    stops = [v.action != "allow" for v in verdicts]
     by_language = {}
     if any(e.lang for e in examples):
-        stops = [v.action != "allow" for v in verdicts]
         for lang in sorted({e.lang or "en" for e in examples}):
             rows = [
                 (e, s) for e, s in zip(examples, stops, strict=True) if (e.lang or "en") == lang
             ]
             by_language[lang] = rates(rows)
+    by_frame = {
+        frame: rates([(e, s) for e, s in zip(examples, stops, strict=True) if e.frame == frame])
+        for frame in sorted({e.frame for e in examples if e.frame})
+    }
     return EvalReport(
         dataset=name,
         unsafe=unsafe,
@@ -200,6 +217,7 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
         recall_interval=interval(unsafe_stopped, unsafe),
         false_positive_interval=interval(benign_stopped, benign),
         by_language=by_language,
+        by_frame=by_frame,
         ms_per_prompt=1000 * elapsed / max(len(examples), 1),
         misses=misses,
     )
@@ -254,6 +272,14 @@ def render(report: EvalReport) -> str:
                 f"{rates.false_positive_rate:>11.1%}{cells}"
                 f"{_span(rates.recall_interval):>15}{_span(rates.false_positive_interval):>14}  "
                 + ("met" if rates.meets_targets else "MISSED")
+            )
+    if report.by_frame:
+        lines.append(f"  {'frame':<9}{'unsafe':>7}{'benign':>7}{'stopped':>9}{'benign st.':>11}"
+                     f"{'benign, 95%':>14}")  # fmt: skip
+        for frame, rates in report.by_frame.items():
+            lines.append(
+                f"  {frame:<9}{rates.unsafe:>7}{rates.benign:>7}{rates.recall:>9.1%}"
+                f"{rates.false_positive_rate:>11.1%}{_span(rates.false_positive_interval):>14}"
             )
     lines.append(
         f"  recall, all unsafe     {report.recall:6.1%}  (target >= {TARGET_RECALL:.0%}; 95% "
