@@ -32,6 +32,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -194,18 +195,9 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
     unsafe = sum(len(v) for v in hits.values())
     unsafe_stopped = sum(sum(v) for v in hits.values())
     benign = len(examples) - unsafe
-    stops = [v.action != "allow" for v in verdicts]
-    by_language = {}
-    if any(e.lang for e in examples):
-        for lang in sorted({e.lang or "en" for e in examples}):
-            rows = [
-                (e, s) for e, s in zip(examples, stops, strict=True) if (e.lang or "en") == lang
-            ]
-            by_language[lang] = rates(rows)
-    by_frame = {
-        frame: rates([(e, s) for e, s in zip(examples, stops, strict=True) if e.frame == frame])
-        for frame in sorted({e.frame for e in examples if e.frame})
-    }
+    rows = list(zip(examples, (v.action != "allow" for v in verdicts), strict=True))
+    by_language = sliced(rows, lambda e: e.lang or "en") if any(e.lang for e in examples) else {}
+    by_frame = sliced(rows, lambda e: e.frame)
     return EvalReport(
         dataset=name,
         unsafe=unsafe,
@@ -221,6 +213,17 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
         ms_per_prompt=1000 * elapsed / max(len(examples), 1),
         misses=misses,
     )
+
+
+def sliced(
+    rows: list[tuple[Example, bool]], key: Callable[[Example], str | None]
+) -> dict[str, Rates]:
+    """`rates` of each slice of (example, stopped) pairs by `key`; None is in none."""
+    slices: dict[str, list[tuple[Example, bool]]] = defaultdict(list)
+    for example, stopped in rows:
+        if (name := key(example)) is not None:
+            slices[name].append((example, stopped))
+    return {name: rates(slices[name]) for name in sorted(slices)}
 
 
 def rates(rows: list[tuple[Example, bool]]) -> Rates:

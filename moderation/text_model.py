@@ -175,6 +175,24 @@ def evidence_matrix(
     return np.column_stack(columns)
 
 
+def weigh(
+    x: np.ndarray[Any, np.dtype[np.float64]],
+    weights: np.ndarray[Any, np.dtype[np.float64]],
+    bias: float,
+    other: np.ndarray[Any, np.dtype[np.float64]] | None = None,
+    other_bias: float = 0.0,
+    told: Sequence[str] | np.ndarray[Any, np.dtype[Any]] | None = None,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """P(unsafe) of each row of `evidence_matrix` from a combiner; with a second one
+    (`other`) and each row's language (`told`), rows told another language than English are
+    weighed by the second."""
+    z = x @ weights + bias
+    if other is not None and told is not None:
+        rest = np.asarray(told) != DEFAULT
+        z[rest] = x[rest] @ other + other_bias
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class TextModel:
     """Weights for the buckets seen in training; any other bucket weighs nothing."""
@@ -226,12 +244,9 @@ class TextModel:
         """P(unsafe) from all signals; `hits` has a column per `unsafe_classes`, `unsafe`
         a column per model (`signals`), `hidden` is `hidden_words` of the prompts, `told`
         each prompt's language (`language.languages`; None: English for all)."""
-        x = evidence_matrix(unsafe, hits, profanity, hidden)
-        z = x @ self.combiner_weights() + self.combiner_bias
-        if self.combiner_other is not None and told is not None:
-            other = np.array([lang != DEFAULT for lang in told], dtype=bool)
-            z[other] = x[other] @ self.combiner_other + self.combiner_other_bias
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        return weigh(evidence_matrix(unsafe, hits, profanity, hidden), self.combiner_weights(),
+                     self.combiner_bias, self.combiner_other, self.combiner_other_bias,
+                     told)  # fmt: skip
 
     @classmethod
     def load(cls, path: Path | None = None) -> TextModel:

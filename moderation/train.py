@@ -35,6 +35,7 @@ from moderation.text_model import (
     evidence_matrix,
     feature_ids,
     hidden_words,
+    weigh,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -546,11 +547,13 @@ class Combiners(NamedTuple):
     other_bias: float
 
 
-def told_languages(examples: Sequence[Example]) -> np.ndarray[Any, np.dtype[Any]]:
+def told_languages(examples: Sequence[Example]) -> np.ndarray[Any, np.dtype[Any]] | None:
     """Each example's language as the moderator tells it (English or one of
-    SPLIT_LANGUAGES), from its normalised text."""
+    SPLIT_LANGUAGES), from its normalised text; None where no language is split off."""
     from moderation.language import languages
 
+    if not SPLIT_LANGUAGES:
+        return None
     return np.array(languages((normalize(e.text) for e in examples), SPLIT_LANGUAGES))
 
 
@@ -585,11 +588,7 @@ def combined_out_of_fold(
         fitted, held = folds != k, folds == k
         combiners = fit_combiners(inputs[fitted], unsafe[fitted],
                                   None if told is None else told[fitted])  # fmt: skip
-        z = inputs[held] @ combiners.weights + combiners.bias
-        if combiners.other is not None and told is not None:
-            other = told[held] != DEFAULT
-            z[other] = inputs[held][other] @ combiners.other + combiners.other_bias
-        out[held] = 1 / (1 + np.exp(-z))
+        out[held] = weigh(inputs[held], *combiners, None if told is None else told[held])
     return out
 
 
@@ -617,7 +616,7 @@ def refit_combiners(
                          f"prompts and {model.signals} models: not these sets' scores")  # fmt: skip
     inputs, _, _ = evidence(examples, oof, model.unsafe_classes, policy)
     unsafe = np.array([e.label == "unsafe" for e in examples])
-    combiners = fit_combiners(inputs, unsafe, told_languages(examples) if SPLIT_LANGUAGES else None)
+    combiners = fit_combiners(inputs, unsafe, told_languages(examples))
     settings = json.loads(model.provenance)
     settings["combiner_languages"] = list(SPLIT_LANGUAGES) if combiners.other is not None else []
     refitted = replace(with_combiners(model, combiners),
@@ -689,8 +688,8 @@ def train(
         with Path(out_of_fold_to).open("wb") as handle:
             np.save(handle, unsafe)
     inputs, _, _ = evidence(examples, unsafe, model.unsafe_classes, policy)
-    combiners = fit_combiners(inputs, np.array([e.label == "unsafe" for e in examples]),
-                              told_languages(examples) if SPLIT_LANGUAGES else None)  # fmt: skip
+    labels = np.array([e.label == "unsafe" for e in examples])
+    combiners = fit_combiners(inputs, labels, told_languages(examples))
     model = replace(with_combiners(model, combiners), subword=subword,
                     provenance=provenance(paths, c, folds, subword,
                                           combiners.other is not None))  # fmt: skip
@@ -778,8 +777,7 @@ def cross_validation_table(
     inputs, ruled, alone = evidence(examples, unsafe, classes, policy)
     labels = np.array([e.label == "unsafe" for e in examples])
     owner = np.concatenate([np.full(len(held), i) for i, (_, held) in enumerate(sets)])
-    combined = combined_out_of_fold(inputs, labels, owner,
-                                    told_languages(examples) if SPLIT_LANGUAGES else None)  # fmt: skip
+    combined = combined_out_of_fold(inputs, labels, owner, told_languages(examples))
     threshold = policy.text_model.threshold
     columns: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {"n-gram": unsafe[:, 0] >= threshold}
     if teacher is not None:
