@@ -81,6 +81,11 @@ class Example(BaseModel):
         "'request' (the same asked as of a chat assistant: a greeting, 'make me a video', "
         "'please'); a set that has it is measured per frame too.",
     )
+    pair: str | None = Field(
+        None,
+        description="Shared by the wordings (frames) of one scene; a set that has it is also "
+        "counted per pair: which wordings were stopped.",
+    )
 
 
 class Miss(BaseModel):
@@ -116,6 +121,20 @@ class Rates(BaseModel):
         )
 
 
+class Paired(BaseModel):
+    """The scenes written in two frames (`pair`), counted per scene: a rate per frame cannot
+    tell a wording that adds stops from scenes that are stopped however they are worded."""
+
+    pairs: int
+    both: int = Field(description="Scenes stopped in both wordings.")
+    neither: int
+    only: dict[str, int] = Field(description="Scenes stopped in this frame's wording alone.")
+    p_value: float = Field(
+        description="Exact two-sided sign test (McNemar) of the scenes stopped in one wording "
+        "alone: how likely a split this uneven is when wording does not matter."
+    )
+
+
 class EvalReport(BaseModel):
     dataset: str
     unsafe: int
@@ -136,6 +155,9 @@ class EvalReport(BaseModel):
     by_frame: dict[str, Rates] = Field(
         default_factory=dict,
         description="Per frame (the examples' frame field), when the set names any.",
+    )
+    paired: Paired | None = Field(
+        None, description="Per scene of two wordings, when the set pairs any (`pair`)."
     )
     ms_per_prompt: float
     misses: list[Miss]
@@ -210,6 +232,7 @@ def evaluate(path: Path | None = None, policy: Policy | None = None) -> EvalRepo
         false_positive_interval=interval(benign_stopped, benign),
         by_language=by_language,
         by_frame=by_frame,
+        paired=paired(rows),
         ms_per_prompt=1000 * elapsed / max(len(examples), 1),
         misses=misses,
     )
@@ -224,6 +247,32 @@ def sliced(
         if (name := key(example)) is not None:
             slices[name].append((example, stopped))
     return {name: rates(slices[name]) for name in sorted(slices)}
+
+
+def paired(rows: list[tuple[Example, bool]]) -> Paired | None:
+    """Which wordings of each scene of two frames were stopped; None when no two rows share a
+    `pair` in two different frames."""
+    scenes: dict[str, dict[str, bool]] = defaultdict(dict)
+    for example, stopped in rows:
+        if example.pair is not None and example.frame is not None:
+            scenes[example.pair][example.frame] = stopped
+    twos = [wordings for wordings in scenes.values() if len(wordings) == 2]
+    if not twos:
+        return None
+    frames = sorted({frame for wordings in twos for frame in wordings})
+    only = {
+        frame: sum(1 for w in twos if w.get(frame) and sum(w.values()) == 1) for frame in frames
+    }
+    split, tail = sum(only.values()), 0.5  # the test needs two frames and a split scene
+    if len(only) == 2 and split:
+        tail = sum(math.comb(split, k) for k in range(min(only.values()) + 1)) / 2**split
+    return Paired(
+        pairs=len(twos),
+        both=sum(1 for w in twos if all(w.values())),
+        neither=sum(1 for w in twos if not any(w.values())),
+        only=only,
+        p_value=min(1.0, 2 * tail),
+    )
 
 
 def rates(rows: list[tuple[Example, bool]]) -> Rates:
@@ -284,6 +333,12 @@ def render(report: EvalReport) -> str:
                 f"  {frame:<9}{rates.unsafe:>7}{rates.benign:>7}{rates.recall:>9.1%}"
                 f"{rates.false_positive_rate:>11.1%}{_span(rates.false_positive_interval):>14}"
             )
+    if (pairs := report.paired) is not None:
+        alone = ", ".join(f"{n} as {frame} only" for frame, n in pairs.only.items())
+        lines.append(
+            f"  scenes of two wordings {pairs.pairs}: stopped in both {pairs.both}, {alone}, "
+            f"neither {pairs.neither} (sign test p = {pairs.p_value:.2g})"
+        )
     lines.append(
         f"  recall, all unsafe     {report.recall:6.1%}  (target >= {TARGET_RECALL:.0%}; 95% "
         f"interval {_span(report.recall_interval)})"

@@ -126,11 +126,16 @@ def test_a_set_with_frames_is_reported_per_frame(
     assert (request["unsafe"], request["unsafe_stopped"]) == (1, 1)
     out = capsys.readouterr().out
     assert re.search(r"^  request +1 +2 +100\.0% +50\.0% ", out, re.MULTILINE), out
+    # Per scene: the apple stopped as a request only, the cat in neither wording.
+    assert report["paired"] == {"pairs": 2, "both": 0, "neither": 1,
+                                "only": {"bare": 0, "request": 1}, "p_value": 1.0}  # fmt: skip
+    assert "scenes of two wordings 2: stopped in both 0, 0 as bare only, 1 as request only" in out
     # A set without frames has no frame table.
     plain = tmp_path / "plain.jsonl"
     plain.write_text(json.dumps({"text": "a red apple", "label": "benign"}))
     main(["moderation-eval", str(plain), "--json", str(out_json)])
     assert json.loads(out_json.read_text())["by_frame"] == {}
+    assert json.loads(out_json.read_text())["paired"] is None
     assert not re.search(r"^  frame ", capsys.readouterr().out, re.MULTILINE)
 
 
@@ -159,3 +164,29 @@ def test_each_rate_comes_with_its_95_percent_interval(
     assert re.search(r"recall, all unsafe +50\.0% .*95% interval 9\.5-90\.5%\)", out), out
     assert re.search(r"^  es +1 +0 +100\.0% +0\.0% .* 20\.7-100\.0% +0\.0-100\.0%  met$", out,
                      re.MULTILINE), out  # fmt: skip
+
+
+def test_the_paired_count_tests_whether_a_wording_adds_stops() -> None:
+    from moderation.evaluate import Example, paired
+
+    def scene(pair: str, bare: bool, request: bool) -> list[tuple[Example, bool]]:
+        return [(Example(text=f"{pair} bare", label="benign", frame="bare", pair=pair), bare),
+                (Example(text=f"{pair} asked", label="benign", frame="request", pair=pair),
+                 request)]  # fmt: skip
+
+    # Six scenes stopped only when asked as requests, none only bare, one in both, three in
+    # neither: the exact two-sided sign test of 6 against 0 is 2 / 2**6.
+    rows = [row for n in range(6) for row in scene(f"r{n}", False, True)]
+    rows += scene("b", True, True) + [r for n in range(3) for r in scene(f"n{n}", False, False)]
+    report = paired(rows)
+    assert report is not None
+    assert (report.pairs, report.both, report.neither) == (10, 1, 3)
+    assert report.only == {"bare": 0, "request": 6}
+    assert report.p_value == pytest.approx(2 / 64)
+    # Three against three is no evidence either way; a scene with one wording is no pair.
+    even = [row for n in range(3) for row in scene(f"r{n}", False, True)]
+    even += [row for n in range(3) for row in scene(f"b{n}", True, False)]
+    lone = (Example(text="alone", label="benign", frame="bare", pair="z"), True)
+    report = paired([*even, lone])
+    assert report is not None and report.pairs == 6 and report.p_value == 1.0
+    assert paired([lone]) is None
