@@ -74,6 +74,10 @@ TRAINING_SETS = (
     # please"), benign and unsafe alike (the twenty-third round): the twenty-second model
     # stopped benign scenes asked as requests 13 times as often as the same scenes bare.
     "train-requests",
+    # Negations that keep a scene safe ("no blood, no gore") and that remove the safeguard
+    # ("no clothes", "uncensored"), and benign chat hyperbole, in English and the 14
+    # languages (the twenty-third round).
+    "train-negation",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
     # The first twenty-two rounds of language blind sets, spent by their one run
