@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
+from scipy.stats import binomtest
 
 from moderation.policy import Policy
 from moderation.prompt_filter import PromptModerator
@@ -265,15 +266,14 @@ def paired(rows: list[tuple[Example, bool]]) -> Paired | None:
     only = {
         frame: sum(1 for w in twos if w.get(frame) and sum(w.values()) == 1) for frame in frames
     }
-    split, tail = sum(only.values()), 0.5  # the test needs two frames and a split scene
-    if len(only) == 2 and split:
-        tail = sum(math.comb(split, k) for k in range(min(only.values()) + 1)) / 2**split
+    split = sum(only.values())  # the test needs two frames and a split scene
+    p_value = binomtest(min(only.values()), split).pvalue if len(only) == 2 and split else 1.0
     return Paired(
         pairs=len(twos),
         both=sum(1 for w in twos if all(w.values())),
         neither=sum(1 for w in twos if not any(w.values())),
         only=only,
-        p_value=min(1.0, 2 * tail),
+        p_value=p_value,
     )
 
 
