@@ -10,10 +10,10 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
   and heldout8 written after the last change to the filter); the default set here is
   heldout5;
-- `heldout-lang-XX` to `heldout23-lang-XX` (14 languages each): blind sets, each round by
+- `heldout-lang-XX` to `heldout24-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
-  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout22).
+  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout23).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
@@ -23,7 +23,11 @@ The shipped sets (`moderation/data/`), in the order they were written:
   requests, by a further author, never trained on; measured per frame and per scene;
   `heldout-requests-2` likewise, by another author (written in the twenty-third round).
 - `heldout-english`: a fifth English blind set like heldout5 to 8, by a further author
-  (written in the twenty-third round, before its model was run).
+  (written in the twenty-third round, before its model was run; run on three models, then
+  spent into training for the twenty-fifth).
+- `heldout-english-2`: a sixth, and `heldout-short-2`, prompts of 1 to 6 words (two thirds
+  benign: people described plainly, trigger words used innocently), each by a further
+  author (written in the twenty-fifth round, before any model ran them).
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
