@@ -8,7 +8,9 @@ n-grams ships inside the pip package, so nothing is downloaded), restricted to E
 the languages the policy names, and read from the normalised text, so that a disguised
 English word ("nаkеd" with Cyrillic letters) reads as English. A prompt told wrongly is
 judged at the threshold of the language it was told to be in: a short English prompt
-("Romani musicians") now and then at another language's.
+("two men") now and then at another language's. `margins` says how sure the telling is:
+the log-odds of the language told over English, which the moderator reads to judge an
+unsure prompt as English too (`text_model.language_margin`).
 """
 
 from __future__ import annotations
@@ -45,3 +47,19 @@ def languages(texts: Iterable[str], among: Iterable[str]) -> list[str]:
     """Each text's language, told among `among` and English (empty text: English)."""
     identifier = _identifier(frozenset({DEFAULT, *among}))
     return [identifier.classify(text)[0] if text.strip() else DEFAULT for text in texts]
+
+
+def margins(texts: Iterable[str], among: Iterable[str]) -> list[tuple[str, float]]:
+    """Each text's language as `languages` tells it, and by how much it was told over
+    English: the naive Bayes log-odds (0.0 for a text told English). Short texts are told
+    by little ("two men": Polish by 5.4), sentences by hundreds."""
+    identifier = _identifier(frozenset({DEFAULT, *among}))
+    out = []
+    for text in texts:
+        if not text.strip():
+            out.append((DEFAULT, 0.0))
+            continue
+        ranked = identifier.rank(text)
+        english = next(score for lang, score in ranked if lang == DEFAULT)
+        out.append((ranked[0][0], float(ranked[0][1] - english)))
+    return out

@@ -72,6 +72,14 @@ class TextModelRule(BaseModel):
         description="A language's own threshold, by its code (es, de, zh...): a prompt "
         "told to be in that language (moderation/language.py) fires from it instead.",
     )
+    language_margin: float = Field(
+        10.0,
+        ge=0.0,
+        description="A prompt told to be in another language by fewer log-odds over "
+        'English than this (moderation/language.py `margins`: "two men" is told Polish '
+        "by 5.4) is judged as English too, and stopped only where both judgements stop it; "
+        "0: every prompt is judged as told.",
+    )
     action: Action = "block"
     path: Path | None = Field(
         None,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from moderation.language import DEFAULT, languages
+from moderation.language import DEFAULT, margins
 from moderation.normalize import (
     CJK_CHAR,
     normalize,
@@ -440,10 +440,22 @@ class PromptModerator:
         hits = self.hits(reasons, model.unsafe_classes)
         # Told once, among the languages with a threshold or a combiner of their own.
         among = {*rule.language_thresholds, *model.combiner_languages}
-        told = languages(normalized, among) if among else [DEFAULT] * len(prompts)
-        combined = model.combine(np.column_stack(unsafe), hits, profanity,
-                                 hidden_words(prompts), told)  # fmt: skip
+        told_by = margins(normalized, among) if among else [(DEFAULT, 0.0)] * len(prompts)
+        told = [lang for lang, _ in told_by]
+        signals, hidden = np.column_stack(unsafe), hidden_words(prompts)
+        combined = model.combine(signals, hits, profanity, hidden, told)
         thresholds = [rule.language_thresholds.get(lang, rule.threshold) for lang in told]
+        # Told another language by a narrow margin ("two men": Polish), a prompt is judged as
+        # English too and stopped only where both judgements stop it; where the English one
+        # lets it pass, its score and threshold are the English ones.
+        unsure = [i for i, (lang, by) in enumerate(told_by)
+                  if lang != DEFAULT and by < rule.language_margin]  # fmt: skip
+        if unsure:
+            as_english = model.combine(signals[unsure], hits[unsure], profanity[unsure],
+                                       hidden[unsure], [DEFAULT] * len(unsure))  # fmt: skip
+            for i, score in zip(unsure, as_english, strict=True):
+                if score < rule.threshold and combined[i] >= thresholds[i]:
+                    combined[i], thresholds[i] = score, rule.threshold
         out: list[Reason | None] = []
         for row, score, threshold, fired, found in zip(
             probabilities, combined, thresholds, hits, reasons, strict=True

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from moderation.language import languages
+from moderation.language import languages, margins
 from moderation.normalize import normalize
 
 
@@ -22,3 +22,16 @@ def test_a_disguised_english_word_reads_as_english_once_normalised() -> None:
     # Cyrillic а, е, о and р in Latin words: the moderator tells the language from the
     # normalised text, where they are Latin letters again.
     assert languages([normalize("nаkеd соuрlе on a bed")], ["ru"]) == ["en"]
+
+
+def test_margins_say_how_far_over_english_a_language_was_told() -> None:
+    among = ["de", "pl"]
+    texts = ["two men", "ein Hund läuft über die Wiese und bellt den Briefträger an",
+             "a dog chasing the postman across a meadow", ""]  # fmt: skip
+    told = margins(texts, among)
+    assert [lang for lang, _ in told] == languages(texts, among) == ["pl", "de", "en", "en"]
+    (_, short), (_, sentence), (_, english), (_, empty) = told
+    # Two words are told Polish by a few log-odds; a German sentence by dozens.
+    assert 0.0 < short < 10.0
+    assert sentence > 40.0
+    assert english == empty == 0.0
