@@ -122,21 +122,27 @@ def sentence_vectors(
     if any("\n" in t for t in texts):
         raise ValueError("sentence_vectors reads normalised texts, which hold no newline")
     cache = cache or sentence_cache()
-    known: dict[str, np.ndarray[Any, Any]] = {}
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            stored_texts = bytes(stored["texts"]).decode("utf-8").split("\n")
-            known = dict(zip(stored_texts, stored["vectors"], strict=True))
-
-    def save() -> None:
-        # The texts as one UTF-8 string: an array of strings is as wide as the longest one.
-        blob = np.frombuffer("\n".join(known).encode("utf-8"), np.uint8)
-        _save(cache, texts=blob, vectors=np.stack(list(known.values())))
-
-    _embed_missing(known, texts, lambda t: t, batch, save, progress,
-                   "read {}/{} prompts whole with e5", report_every=50,
+    known = read_sentence_cache(cache)
+    _embed_missing(known, texts, lambda t: t, batch, lambda: write_sentence_cache(known, cache),
+                   progress, "read {}/{} prompts whole with e5", report_every=50,
                    save_every=100)  # fmt: skip
     return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def read_sentence_cache(cache: Path | None = None) -> dict[str, np.ndarray[Any, Any]]:
+    """The whole-prompt readings kept so far (float16), by normalised text."""
+    cache = cache or sentence_cache()
+    if not cache.is_file():
+        return {}
+    with np.load(cache, allow_pickle=False) as stored:
+        texts = bytes(stored["texts"]).decode("utf-8").split("\n")
+        return dict(zip(texts, stored["vectors"], strict=True))
+
+
+def write_sentence_cache(known: dict[str, np.ndarray[Any, Any]], cache: Path | None = None) -> None:
+    # The texts as one UTF-8 string: an array of strings is as wide as the longest one.
+    blob = np.frombuffer("\n".join(known).encode("utf-8"), np.uint8)
+    _save(cache or sentence_cache(), texts=blob, vectors=np.stack(list(known.values())))
 
 
 def _embed_missing(

