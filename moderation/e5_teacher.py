@@ -103,7 +103,7 @@ def piece_vectors(
         _save(cache, pieces=np.array(list(known)), vectors=np.stack(list(known.values())))
 
     # A word-initial piece reads as its word; a word-internal one as its letters.
-    _embed_missing(known, pieces, lambda p: p.replace("\u2581", " ").strip() or p, batch,
+    embed_missing(known, pieces, lambda p: p.replace("\u2581", " ").strip() or p, batch,
                    save, progress, "embedded {}/{} pieces with e5", report_every=1,
                    save_every=4)  # fmt: skip
     return np.stack([known[p] for p in pieces]).astype(np.float32)
@@ -123,7 +123,7 @@ def sentence_vectors(
         raise ValueError("sentence_vectors reads normalised texts, which hold no newline")
     cache = cache or sentence_cache()
     known = read_sentence_cache(cache)
-    _embed_missing(known, texts, lambda t: t, batch, lambda: write_sentence_cache(known, cache),
+    embed_missing(known, texts, lambda t: t, batch, lambda: write_sentence_cache(known, cache),
                    progress, "read {}/{} prompts whole with e5", report_every=50,
                    save_every=100)  # fmt: skip
     return np.stack([known[t] for t in texts]).astype(np.float32)
@@ -145,7 +145,7 @@ def write_sentence_cache(known: dict[str, np.ndarray[Any, Any]], cache: Path | N
     _save(cache or sentence_cache(), texts=blob, vectors=np.stack(list(known.values())))
 
 
-def _embed_missing(
+def embed_missing(
     known: dict[str, np.ndarray[Any, Any]],
     wanted: Iterable[str],
     read_as: Callable[[str], str],
