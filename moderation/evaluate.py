@@ -10,7 +10,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
   and heldout8 written after the last change to the filter); the default set here is
   heldout5;
-- `heldout-lang-XX` to `heldout26-lang-XX` (14 languages each): blind sets, each round by
+- `heldout-lang-XX` to `heldout27-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
   it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout23).
@@ -32,7 +32,12 @@ The shipped sets (`moderation/data/`), in the order they were written:
   for the next model's gate, by further authors; first run on the twenty-fifth model.
 - `heldout26-lang-XX` and `heldout-english-4`: written in the twenty-sixth round by six
   further authors who saw only the guide (five for the 14 languages, grouped anew, one for
-  English); committed unrun, the gate of the next model.
+  English); committed unrun, the gate of the twenty-sixth model; first run on the
+  twenty-fifth.
+- `heldout27-lang-XX` and `heldout-english-5`: written in the twenty-seventh round by six
+  further authors who saw only the guide (five for the 14 languages, grouped anew: ar pl zh,
+  hi nl es, ja de pt, tr it ko, ru fr; one for English); committed unrun, the gate of the
+  twenty-seventh model.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
