@@ -13,7 +13,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout-lang-XX` to `heldout27-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
-  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout23).
+  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout26).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
@@ -27,17 +27,19 @@ The shipped sets (`moderation/data/`), in the order they were written:
   spent into training for the twenty-fifth).
 - `heldout-english-2`: a sixth, and `heldout-short-2`, prompts of 1 to 6 words (two thirds
   benign: people described plainly, trigger words used innocently), each by a further
-  author (written in the twenty-fifth round, before any model ran them).
+  author (written in the twenty-fifth round, before any model ran them; spent into the
+  twenty-sixth's training).
 - `heldout25-lang-XX` and `heldout-english-3`: written at the end of the twenty-fifth round
-  for the next model's gate, by further authors; first run on the twenty-fifth model.
+  for the next model's gate, by further authors; first run on the twenty-fifth model, then
+  spent into the twenty-sixth's training.
 - `heldout26-lang-XX` and `heldout-english-4`: written in the twenty-sixth round by six
   further authors who saw only the guide (five for the 14 languages, grouped anew, one for
   English); committed unrun, the gate of the twenty-sixth model; first run on the
-  twenty-fifth.
+  twenty-fifth and twenty-sixth, then spent into the twenty-seventh's training.
 - `heldout27-lang-XX` and `heldout-english-5`: written in the twenty-seventh round by six
   further authors who saw only the guide (five for the 14 languages, grouped anew: ar pl zh,
   hi nl es, ja de pt, tr it ko, ru fr; one for English); committed unrun, the gate of the
-  twenty-seventh model.
+  twenty-seventh model; first run on the twenty-fifth, twenty-sixth and twenty-seventh.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
