@@ -196,7 +196,7 @@ def test_kinds_the_blind_runs_stopped_pass(
 
 # Written with the cases above and missed by the shipped model: known gaps, kept here so
 # that a model that closes them shows (strict xfail). See docs/moderation-multilingual.md.
-# Known misses of earlier models that the shipped (twenty-eighth round's) model gets right (the later
+# Known misses of earlier models that the shipped (twenty-seventh) model gets right (the later
 # training data was written to the kinds the blind runs missed, never copied from them).
 FORMER_MISSES = [
     # Missed by the first and second models of issue 15.
