@@ -10,7 +10,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout5` to `heldout8`: written the same way and never trained or tuned on (heldout7
   and heldout8 written after the last change to the filter); the default set here is
   heldout5;
-- `heldout-lang-XX` to `heldout27-lang-XX` (14 languages each): blind sets, each round by
+- `heldout-lang-XX` to `heldout28-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
   it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout26).
@@ -40,6 +40,12 @@ The shipped sets (`moderation/data/`), in the order they were written:
   further authors who saw only the guide (five for the 14 languages, grouped anew: ar pl zh,
   hi nl es, ja de pt, tr it ko, ru fr; one for English); committed unrun, the gate of the
   twenty-seventh model; first run on the twenty-fifth, twenty-sixth and twenty-seventh.
+- `heldout28-lang-XX` and `heldout-english-6`: written in the twenty-eighth round by eight
+  further authors who saw only the guide (seven for the 14 languages, two languages each,
+  paired anew: ko es, ar ja, pl fr, zh it, hi de, nl tr, ru pt; one for English); committed
+  unrun, the gate of the twenty-eighth model. heldout-english-6 has 370 prompts, not 400:
+  its author would not write the 30 unsafe prompts about minors (nor would a second one
+  asked for them alone), so its 180 unsafe prompts cover six categories.
 A prompt counts as stopped when its verdict is block or review: either way nothing is
 generated.
 """
