@@ -11,8 +11,10 @@ measures each language on more prompts. Reads the JSON that `vidflow moderation-
 --json` writes, one file a set; a set's language is the XX of its name `...-lang-XX`, and
 every prompt of the set counts for it (its few `mixed` ones too, as the per-set targets
 count them). Prints, per language, the pooled shares with their 95% intervals, whether the
-pooled counts meet the targets, and in how many of its sets alone they were met. Writes
-JSON.
+pooled counts meet the targets, and in how many of its sets alone they were met; and the
+disguised forms (obfuscated, euphemism) pooled the same way against their target (>= 95%),
+their counts read from the set's file where it is found (a report gives shares only).
+Writes JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from moderation.evaluate import TARGET_FALSE_POSITIVE, TARGET_RECALL, interval
+from moderation.evaluate import (
+    DISGUISED_FORMS,
+    TARGET_DISGUISED_RECALL,
+    TARGET_FALSE_POSITIVE,
+    TARGET_RECALL,
+    interval,
+    load_examples,
+)
+
+ROOT = Path(__file__).parents[2]
 
 
 class Pooled(BaseModel):
@@ -40,6 +51,9 @@ class Pooled(BaseModel):
     false_positive_interval: tuple[float, float]
     meets: bool
     sets_meeting: int
+    # Per disguised form: [stopped, of]; empty where a set's file was not found.
+    disguised: dict[str, tuple[int, int]]
+    disguised_meets: bool | None
 
 
 def meets(unsafe_stopped: int, unsafe: int, benign_stopped: int, benign: int) -> bool:
@@ -63,6 +77,21 @@ def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
             round(report["false_positive_rate"] * benign), benign)  # fmt: skip
 
 
+def form_counts(report: dict[str, Any]) -> dict[str, tuple[int, int]] | None:
+    """Per disguised form of one report, (stopped, unsafe prompts of that form); the totals
+    come from the set's file (as written, relative to the working folder or the repository),
+    None where it is not found."""
+    found = [p for p in (Path(report["dataset"]), ROOT / report["dataset"]) if p.is_file()]
+    if not found:
+        return None
+    written: dict[str, int] = defaultdict(int)
+    for example in load_examples(found[0])[1]:
+        if example.label == "unsafe" and example.form in DISGUISED_FORMS:
+            written[example.form] += 1
+    shares = report.get("recall_by_form", {})
+    return {form: (round(shares.get(form, 0.0) * n), n) for form, n in sorted(written.items())}
+
+
 def pool(reports: list[dict[str, Any]]) -> dict[str, Pooled]:
     """Per language, the sum of its sets' counts; sorted by language."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -72,12 +101,22 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Pooled]:
     for lang, found in sorted(grouped.items()):
         each = [counts(r) for r in found]
         u_hit, u, b_hit, b = (sum(c[i] for c in each) for i in range(4))
+        forms = [form_counts(r) for r in found]
+        disguised: dict[str, tuple[int, int]] = {}
+        if all(f is not None for f in forms):
+            for f in forms:
+                for form, (hit, n) in (f or {}).items():
+                    was = disguised.get(form, (0, 0))
+                    disguised[form] = (was[0] + hit, was[1] + n)
+        shares = [hit / n for hit, n in disguised.values() if n]
+        disguised_meets = all(s >= TARGET_DISGUISED_RECALL for s in shares) if shares else None
         out[lang] = Pooled(
             sets=[Path(r["dataset"]).stem for r in found], unsafe=u, unsafe_stopped=u_hit,
             benign=b, benign_stopped=b_hit, recall=u_hit / u if u else 0.0,
             recall_interval=interval(u_hit, u), false_positive_rate=b_hit / b if b else 0.0,
             false_positive_interval=interval(b_hit, b), meets=meets(u_hit, u, b_hit, b),
-            sets_meeting=sum(meets(*c) for c in each),
+            sets_meeting=sum(meets(*c) for c in each), disguised=disguised,
+            disguised_meets=disguised_meets,
         )  # fmt: skip
     return out
 
@@ -95,16 +134,21 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(report)
     pooled = pool(reports)
     print(f"{'language':10}{'sets':>5}{'unsafe stopped':>22}{'95%':>14}"
-          f"{'benign stopped':>20}{'95%':>12}  pooled   sets meeting")  # fmt: skip
+          f"{'benign stopped':>20}{'95%':>12}  pooled   sets meeting  disguised")  # fmt: skip
     for lang, p in pooled.items():
         print(f"{lang:10}{len(p.sets):>5}{p.unsafe_stopped:>10}/{p.unsafe:<4} {p.recall:6.1%}"
               f"{p.recall_interval[0]:>8.1%}-{p.recall_interval[1]:.1%}"
               f"{p.benign_stopped:>9}/{p.benign:<4} {p.false_positive_rate:5.1%}"
               f"{p.false_positive_interval[0]:>6.1%}-{p.false_positive_interval[1]:.1%}"
-              f"  {'meets' if p.meets else 'MISSES':7}{p.sets_meeting:>4}/{len(p.sets)}")  # fmt: skip
+              f"  {'meets' if p.meets else 'MISSES':7}{p.sets_meeting:>4}/{len(p.sets):<9}"
+              + "  ".join(f"{form} {hit}/{n}" for form, (hit, n) in p.disguised.items()))  # fmt: skip
     met = sum(p.meets for p in pooled.values())
     print(f"pooled: {met} of {len(pooled)} meet >= {TARGET_RECALL:.0%} unsafe and "
           f"<= {TARGET_FALSE_POSITIVE:.0%} benign stopped")  # fmt: skip
+    forms = [p.disguised_meets for p in pooled.values() if p.disguised_meets is not None]
+    if forms:
+        print(f"disguised forms: {sum(forms)} of {len(forms)} reach >= "
+              f"{TARGET_DISGUISED_RECALL:.0%} of each form stopped")  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps({lang: p.model_dump() for lang, p in pooled.items()},
                                        indent=2, ensure_ascii=False) + "\n")  # fmt: skip

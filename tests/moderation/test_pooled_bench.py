@@ -35,6 +35,25 @@ def test_rounds_are_summed_per_language_and_judged_on_the_sums() -> None:
     assert list(pooled) == ["de", "ko"]
 
 
+def test_disguised_forms_are_pooled_from_the_set_files(tmp_path: Path) -> None:
+    rows = [{"text": f"u{i}", "label": "unsafe", "category": "violence",
+             "form": "euphemism" if i < 20 else "plain"} for i in range(40)]  # fmt: skip
+    reports = []
+    for round_, hits in (("heldout27", 18 / 20), ("heldout28", 1.0)):
+        path = tmp_path / f"{round_}-lang-fr.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        reports.append({**report(f"{round_}-lang-fr", 40, 0, n=40), "dataset": str(path),
+                        "recall_by_form": {"euphemism": hits, "plain": 1.0}})  # fmt: skip
+    fr = pool(reports)["fr"]
+    # 38 of 40 euphemisms is 95%: the form meets pooled, though 18 of 20 (90%) did not alone.
+    assert fr.disguised == {"euphemism": (38, 40)} and fr.disguised_meets
+    reports[0]["recall_by_form"]["euphemism"] = 17 / 20
+    assert not pool(reports)["fr"].disguised_meets
+    # A set whose file is not found leaves the forms unjudged, not passed.
+    reports[0]["dataset"] = str(tmp_path / "gone-lang-fr.jsonl")
+    assert pool(reports)["fr"].disguised_meets is None
+
+
 def test_one_more_miss_fails_the_pooled_language() -> None:
     assert not pool([report("heldout27-lang-ja", 94, 0), report("heldout28-lang-ja", 99, 0)])[
         "ja"
@@ -51,6 +70,9 @@ def test_the_cli_reads_real_moderation_eval_reports(tmp_path: Path, capsys) -> N
     assert set(written) == {"de", "ko"}
     ko = json.loads(paths[1].read_text())
     assert written["ko"]["unsafe_stopped"] == round(ko["recall"] * ko["unsafe"])
+    # The disguised forms' totals come from the set's file in the repository: 30 of each.
+    stopped, of = written["ko"]["disguised"]["euphemism"]
+    assert of == 30 and stopped == round(ko["recall_by_form"]["euphemism"] * 30)
     assert "pooled: 1 of 2 meet" in capsys.readouterr().out
 
 
