@@ -13,7 +13,7 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout-lang-XX` to `heldout28-lang-XX` (14 languages each): blind sets, each round by
   further authors who saw only the guide, each run once on that round's model of issue 15
   (docs/benchmarks.md); a round run so far is spent into training once a model that reads
-  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout26).
+  it is trained on (`SPENT_BLIND_ROUNDS` in `moderation/train.py`: to heldout27).
 - `heldout-people`: prompts that name people and groups (two thirds benign, in English and
   the 14 languages), by an author apart from `train-people`'s, never trained on.
 - `heldout-short`: prompts of 1 to 8 words (two thirds benign near-misses: children,
@@ -39,11 +39,13 @@ The shipped sets (`moderation/data/`), in the order they were written:
 - `heldout27-lang-XX` and `heldout-english-5`: written in the twenty-seventh round by six
   further authors who saw only the guide (five for the 14 languages, grouped anew: ar pl zh,
   hi nl es, ja de pt, tr it ko, ru fr; one for English); committed unrun, the gate of the
-  twenty-seventh model; first run on the twenty-fifth, twenty-sixth and twenty-seventh.
+  twenty-seventh model; first run on the twenty-fifth, twenty-sixth and twenty-seventh,
+  then spent into the twenty-eighth's training.
 - `heldout28-lang-XX` and `heldout-english-6`: written in the twenty-eighth round by eight
   further authors who saw only the guide (seven for the 14 languages, two languages each,
   paired anew: ko es, ar ja, pl fr, zh it, hi de, nl tr, ru pt; one for English); committed
-  unrun, the gate of the twenty-eighth model. heldout-english-6 has 370 prompts, not 400:
+  unrun, the gate of the twenty-eighth model; first run on the twenty-seventh and
+  twenty-eighth. heldout-english-6 has 370 prompts, not 400:
   its author would not write the 30 unsafe prompts about minors (nor would a second one
   asked for them alone), so its 180 unsafe prompts cover six categories.
 A prompt counts as stopped when its verdict is block or review: either way nothing is

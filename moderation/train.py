@@ -40,7 +40,7 @@ from moderation.text_model import (
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "text_model.npz"
-# Languages whose blind sets (heldout-lang-XX to heldout26-lang-XX) have had their one run
+# Languages whose blind sets (heldout-lang-XX to heldout27-lang-XX) have had their one run
 # (issue 15; heldout19 to heldout21 on a model not shipped): spent as measurements, so
 # trained on; each new blind set of these is written apart.
 SPENT_LANGUAGE_SETS = ("ar", "de", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
@@ -51,7 +51,7 @@ SPENT_BLIND_ROUNDS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5",
                       "heldout12", "heldout13", "heldout14", "heldout15",
                       "heldout16", "heldout17", "heldout18", "heldout19", "heldout20",
                       "heldout21", "heldout22", "heldout23", "heldout24", "heldout25",
-                      "heldout26")  # fmt: skip
+                      "heldout26", "heldout27")  # fmt: skip
 # The sets the shipped model learns from; the blind test sets are never among them.
 TRAINING_SETS = (
     "dev", "dev2", "heldout", "heldout2", "heldout3", "heldout4",
@@ -82,9 +82,10 @@ TRAINING_SETS = (
     # The fifth English blind set (written in the twenty-third round), run on three models
     # and so spent: English near-misses over many fields with unsafe neighbours.
     "heldout-english",
-    # The sixth, seventh and eighth English blind sets and the second short one (the
-    # twenty-fourth to twenty-sixth rounds), each run on the models of its round and so spent.
+    # The sixth to ninth English blind sets and the second short one (the twenty-fourth to
+    # twenty-seventh rounds), each run on the models of its round and so spent.
     "heldout-english-2", "heldout-short-2", "heldout-english-3", "heldout-english-4",
+    "heldout-english-5",
     # Attacks told as plans with no weapon named; benign scenes that state their safeguard,
     # idioms and false friends; weapon-making, atrocity and gore told in disguise; and
     # euphemisms in de, hi, pl, tr and nl: each with benign neighbours, written to the kinds
@@ -96,9 +97,14 @@ TRAINING_SETS = (
     # languages and English with neighbours of the other label, written to the kinds the
     # twenty-fifth and twenty-sixth models got wrong on heldout26-lang.
     "train-chat-requests", "train-support-idioms",
+    # Korean plain gore, hate, attack plans and spaced sexual words with Korean near-misses;
+    # a short harmful core wrapped in ordinary scene words (place, light, camera moves) with
+    # benign prompts of the same scene words, in the 14 languages and English: written to
+    # the kinds the twenty-fifth to twenty-seventh models missed on heldout27-lang.
+    "train-korean", "train-scene-words",
     # Written in 14 languages and mixed-language, one author a file (issue 15).
     *sorted(path.stem for path in DATA.glob("train-lang-*.jsonl")),
-    # The first twenty-six rounds of language blind sets, spent by their one run
+    # The first twenty-seven rounds of language blind sets, spent by their one run
     # (docs/benchmarks.md).
     *(f"{blind}-lang-{lang}" for blind in SPENT_BLIND_ROUNDS for lang in SPENT_LANGUAGE_SETS),
 )  # fmt: skip
